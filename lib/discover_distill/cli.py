@@ -1,0 +1,33 @@
+"""Shared command-line plumbing: one-line errors for bad input, and the script entry wrapper.
+
+Scripts raise `UserError` for anything the user can fix (missing file, bad flag value, bad
+line in an input file). `run(main)` turns it into a single `error: ...` line on stderr and exit
+code 2, so a researcher never has to read a traceback to learn which file or flag was wrong.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """Bad input the user can fix. The message must name the file, line or flag."""
+
+
+def require_file(path: str, flag: str) -> str:
+    """Return `path` if it is an existing file, else raise a UserError naming the flag."""
+    import os
+
+    if not os.path.isfile(path):
+        raise UserError(f"{flag}: file not found: {path}")
+    return path
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """Call a script's main(); UserError becomes a one-line message and exit code 2."""
+    try:
+        code = main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)
