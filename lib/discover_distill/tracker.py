@@ -27,6 +27,7 @@ from typing import Any
 
 from . import artifacts as _artifacts
 from .checkpoint import append_jsonl, atomic_write_json
+from .training import say
 
 EXIT_PAUSED = 75   # EX_TEMPFAIL: "try again later" -- paused, resumable
 EXIT_FORCED = 130  # second Ctrl+C: stopped at once
@@ -214,8 +215,8 @@ class RunTracker:
         self.event("pause", reason=self.stop_reason, resume=resume_hint)
         self.heartbeat("paused", force=True, resume=resume_hint)
         self.refresh_artifacts()
-        print(f"paused at step {self.step}/{self.total}; state saved in {self.run_dir}\n"
-              f"resume with: {resume_hint}", flush=True)
+        say(f"paused at step {self.step}/{self.total}; state saved in {self.run_dir}\n"
+            f"resume with: {resume_hint}")
         self._restore_handlers()
         sys.exit(EXIT_PAUSED)
 
@@ -249,12 +250,19 @@ class RunTracker:
         if self._signals_seen == 1:
             self.should_stop = True
             self.stop_reason = name
-            print(f"\n{name} received: pausing after the current step and saving a checkpoint "
-                  f"(send it again to exit immediately)", file=sys.stderr, flush=True)
+            _stderr(f"\n{name} received: pausing after the current step and saving a checkpoint "
+                    f"(send it again to exit immediately)")
             return
-        print(f"\n{name} received twice: exiting now", file=sys.stderr, flush=True)
+        _stderr(f"\n{name} received twice: exiting now")
         try:
             self.event("error", message=f"forced exit on second {name}")
             self.heartbeat("failed", force=True, error=f"forced exit on second {name}")
         finally:
             os._exit(EXIT_FORCED)
+
+
+def _stderr(msg: str) -> None:
+    try:
+        print(msg, file=sys.stderr, flush=True)
+    except (BrokenPipeError, OSError):
+        pass

@@ -1,0 +1,86 @@
+"""TTT policy-gradient objectives (DESIGN §4): entropic leave-one-out advantages, the
+expected-reward baseline, adaptive beta and per-token KL shaping. Pure tensor functions."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LN2 = math.log(2.0)
+BETA_CAP = 1e6
+
+
+def entropic_advantages(rewards: torch.Tensor, beta: float) -> torch.Tensor:
+    """Leave-one-out entropic advantages for one group of N rollouts of the same prompt.
+
+    e_n = exp(beta (r_n - r_max)),  Z_-n = sum_{m != n} e_m / (N - 1),  A_n = e_n / Z_-n - 1.
+    Subtracting r_max keeps every e_n in (0, 1] (no overflow at large beta); Z_-n is clamped
+    so a rollout whose leave-one-out group underflows to 0 gets a large, finite advantage.
+    """
+    r = rewards.double()
+    n = r.numel()
+    if n < 2:
+        return torch.zeros_like(rewards)
+    e = torch.exp(beta * (r - r.max()))
+    z_loo = (e.sum() - e) / (n - 1)
+    return (e / z_loo.clamp_min(1e-300) - 1.0).to(rewards.dtype)
+
+
+def expected_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    """The expected-reward objective's advantages: A_n = r_n - mean(r)."""
+    return rewards - rewards.mean()
+
+
+def kl_to_uniform(rewards: torch.Tensor, beta: float) -> float:
+    """KL(softmax(beta r) || uniform) = log N - H(softmax(beta r)), in nats."""
+    r = rewards.double()
+    logq = torch.log_softmax(beta * r, dim=0)
+    return float(math.log(r.numel()) + (logq.exp() * logq).sum())
+
+
+def adaptive_beta(rewards: torch.Tensor, target_kl: float = LN2, tol: float = 1e-9, cap: float = BETA_CAP) -> float:
+    """The beta at which KL(softmax(beta r) || uniform) = target_kl (default ln 2).
+
+    The KL grows monotonically with beta from 0, so: double an upper bound from 1 until the KL
+    reaches the target (at most `cap`), then bisect. When even `cap` cannot reach the target (e.g.
+    more than half the group shares the maximum reward, or all rewards are equal) `cap` is returned.
+    """
+    if rewards.numel() < 2 or float(rewards.max() - rewards.min()) == 0.0:
+        return cap
+    hi = 1.0
+    while kl_to_uniform(rewards, hi) < target_kl:
+        if hi >= cap:
+            return cap
+        hi = min(hi * 2.0, cap)
+    lo = 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if kl_to_uniform(rewards, mid) < target_kl:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= tol * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def kl_shaped_advantages(seq_adv: torch.Tensor, logp_policy: torch.Tensor, logp_base: torch.Tensor,
+                         mask: torch.Tensor, kl_lambda: float) -> torch.Tensor:
+    """Per-token advantages A_t = A_n + lambda (mean(d) - d_t), d_t = logp_policy - logp_base.
+
+    seq_adv [N], logp_* and mask [N, T]. mean(d) is over all valid completion tokens of the group;
+    tokens where the policy drifted further from the base than average are pushed back.
+    Padding positions get advantage 0.
+    """
+    adv = seq_adv[:, None].expand_as(logp_policy).to(logp_policy.dtype)
+    if kl_lambda != 0.0:
+        d = (logp_policy - logp_base).detach()
+        mask_f = mask.to(d.dtype)
+        mean_d = (d * mask_f).sum() / mask_f.sum().clamp_min(1.0)
+        adv = adv + kl_lambda * (mean_d - d)
+    return adv * mask.to(adv.dtype)
+
+
+def policy_gradient_loss(token_adv: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """loss = -sum_t A_t logp_t over completion tokens (advantages are constants)."""
+    return -(token_adv.detach() * logp * mask.to(logp.dtype)).sum()

@@ -1,0 +1,98 @@
+"""Pieces every training loop shares: device and dtype choice, autocast, the LR schedule,
+throughput/MFU accounting and console output that survives a closed pipe."""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+
+import torch
+
+from .cli import UserError
+
+# Dense bf16 peak FLOP/s (no sparsity), used for MFU. Matched by substring of the device name.
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12,
+                   "4090": 165e12, "3090": 71e12}
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """`auto` = the local GPU when there is one, else CPU. `cuda` without a GPU is a user error."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA GPU is visible on this machine; use --device cpu")
+        return torch.device(f"cuda:{local_rank}" if spec == "cuda" else spec)
+    if spec != "cpu":
+        raise UserError(f"--device: unknown device {spec!r} (auto, cpu, cuda)")
+    return torch.device("cpu")
+
+
+def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
+    """`auto` = bf16 autocast on GPUs that support it, fp32 elsewhere."""
+    if spec == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+             "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if spec not in table:
+        raise UserError(f"--dtype: unknown dtype {spec!r} (auto, fp32, bf16, fp16)")
+    return table[spec]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Mixed-precision context; a no-op for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def cosine_lr(step: int, *, lr: float, min_lr: float, warmup: int, total: int) -> float:
+    """Linear warmup to `lr` (step 0 already gets lr/warmup, never 0), then cosine to `min_lr`."""
+    if warmup > 0 and step < warmup:
+        return lr * (step + 1) / warmup
+    if total <= warmup:
+        return lr
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def peak_flops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, flops in PEAK_BF16_FLOPS.items():
+        if key in name:
+            return flops
+    return None
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+_stdout_closed = False
+
+
+def say(msg: str) -> None:
+    """Print a progress line. If stdout's reader is gone (e.g. `| tee` killed by the same Ctrl+C
+    that asked us to pause), keep running silently instead of crashing mid-checkpoint."""
+    global _stdout_closed
+    if _stdout_closed:
+        return
+    try:
+        print(msg, flush=True)
+    except (BrokenPipeError, OSError):
+        _stdout_closed = True
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass

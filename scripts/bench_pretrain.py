@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Training throughput of our model against karpathy/nanoGPT's GPT at the same width, depth,
+sequence length and batch, measured in the same process, interleaved round by round.
+
+    python scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
+
+nanoGPT is not vendored: point --nanogpt_dir at a checkout (default .bench/nanoGPT, git-ignored),
+e.g. `git clone https://github.com/karpathy/nanoGPT .bench/nanoGPT`. Also measured: the same
+model with mHC off (mhc_streams = 1), which gives mHC's step-time overhead.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import statistics
+import time
+
+import torch
+
+from discover_distill.cli import UserError, require_file, run
+from discover_distill.config import load_model_config
+from discover_distill.model import GPT
+from discover_distill.training import autocast, peak_flops, resolve_device, resolve_dtype, say
+
+
+def load_nanogpt(nanogpt_dir: str):
+    path = os.path.join(nanogpt_dir, "model.py")
+    if not os.path.isfile(path):
+        raise UserError(f"--nanogpt_dir: {path} not found; get the peer with "
+                        f"`git clone https://github.com/karpathy/nanoGPT {nanogpt_dir}`")
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the peer's own source file, which the user checked out
+    return module
+
+
+def time_training(model, optimizer, x, y, device, dtype, warmup: int, steps: int) -> list[float]:
+    """Seconds per full training step (forward, backward, AdamW), one entry per timed step."""
+    times = []
+    for i in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        with autocast(device, dtype):
+            _, loss = model(x, y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return times
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="configs/model_mhc_tiny.json", help="our model config JSON")
+    p.add_argument("--nanogpt_dir", default=".bench/nanoGPT", help="checkout of karpathy/nanoGPT")
+    p.add_argument("--seq_len", type=int, default=256, help="tokens per sequence")
+    p.add_argument("--batch", type=int, default=8, help="sequences per step")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per model per round")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--dtype", default="auto", help="auto | fp32 | bf16")
+    p.add_argument("--compile", type=int, default=0, help="1 = torch.compile every model")
+    p.add_argument("--out", default="", help="optional JSON file for the results")
+    args = p.parse_args()
+    require_file(args.model, "--model")
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    cfg = load_model_config(args.model)
+    nano = load_nanogpt(args.nanogpt_dir)
+    torch.manual_seed(0)
+    models = {
+        "ours": GPT(cfg),
+        "ours_plain": GPT(dataclasses.replace(cfg, mhc_streams=1)),
+        "nanogpt": nano.GPT(nano.GPTConfig(block_size=args.seq_len, vocab_size=cfg.vocab_size, n_layer=cfg.n_layers,
+                                           n_head=cfg.n_heads, n_embd=cfg.d_model, dropout=0.0, bias=False)),
+    }
+    optims = {}
+    for name, m in models.items():
+        m.to(device).train()
+        if name == "nanogpt":
+            optims[name] = m.configure_optimizers(0.1, 3e-4, (0.9, 0.95), device.type)
+        else:
+            optims[name] = m.configure_optimizer(weight_decay=0.1, lr=3e-4, betas=(0.9, 0.95), device_type=device.type)
+        if args.compile:
+            models[name] = torch.compile(m)
+    x = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
+    y = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
+    times = {name: [] for name in models}
+    for r in range(args.rounds):
+        for name, m in models.items():
+            times[name] += time_training(m, optims[name], x, y, device, dtype, args.warmup, args.steps)
+    tokens = args.batch * args.seq_len
+    peak = peak_flops(device)
+    result = {"device": str(device), "dtype": str(dtype), "seq_len": args.seq_len, "batch": args.batch,
+              "threads": torch.get_num_threads(), "models": {}}
+    say(f"{'model':<12} {'params':>9} {'median step':>12} {'tok/s':>10}" + ("  mfu" if peak else ""))
+    for name, m in models.items():
+        base = m._orig_mod if hasattr(m, "_orig_mod") else m
+        n = sum(p.numel() for p in base.parameters())
+        med = statistics.median(times[name])
+        tok_s = tokens / med
+        row = {"params": n, "median_step_s": med, "tokens_per_s": tok_s}
+        if peak and name != "nanogpt":
+            row["mfu"] = base.flops_per_token(args.seq_len) * tok_s / peak
+        result["models"][name] = row
+        say(f"{name:<12} {n / 1e6:>8.2f}M {med * 1e3:>10.1f}ms {tok_s:>10.0f}"
+            + (f"  {100 * row['mfu']:.1f}%" if "mfu" in row else ""))
+    ours, plain, peer = (result["models"][k]["tokens_per_s"] for k in ("ours", "ours_plain", "nanogpt"))
+    result["ratio_ours_vs_nanogpt"] = ours / peer
+    result["ratio_plain_vs_nanogpt"] = plain / peer
+    result["mhc_step_overhead"] = plain / ours - 1
+    say(f"ours/nanoGPT tokens/s ratio: {ours / peer:.3f} (mHC off: {plain / peer:.3f}); "
+        f"mHC step-time overhead vs plain: {100 * (plain / ours - 1):+.1f}%")
+    if args.out:
+        from discover_distill.checkpoint import atomic_write_json
+        atomic_write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny tokenizer and packed bins built with the real Phase A scripts."""
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_MODEL = os.path.join(ROOT, "configs", "model_mhc_tiny.json")
+
+
+def run_script(*args, check=True, timeout=300, env=None, **kw):
+    """Run a repo script with this interpreter from the repo root; returns CompletedProcess."""
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args[0]} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
+                             f"stderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _toy_lines(n, seed):
+    rng = random.Random(seed)
+    words = ["alpha", "beta", "gamma", "delta", "sort", "reverse", "marks", "target", "the", "a", "of", "to"]
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            nums = [str(rng.randrange(100)) for _ in range(rng.randint(3, 6))]
+            out.append(f"Q: sort {' '.join(nums)} A: {' '.join(sorted(nums, key=int))}")
+        else:
+            out.append(" ".join(rng.choice(words) for _ in range(rng.randint(5, 15))))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """{"train_bin", "val_bin", "tokenizer"} for a 320-piece tokenizer on toy text."""
+    d = tmp_path_factory.mktemp("tiny_data")
+    (d / "train.txt").write_text("\n".join(_toy_lines(3000, 0)) + "\n")
+    (d / "val.txt").write_text("\n".join(_toy_lines(400, 1)) + "\n")
+    run_script("scripts/train_tokenizer.py", "--input", str(d / "train.txt"), "--model_prefix", str(d / "tok"),
+               "--vocab_size", "320", "--model_type", "bpe")
+    for split in ("train", "val"):
+        run_script("scripts/prepare_data.py", "--tokenizer", str(d / "tok.model"), "--input", str(d / f"{split}.txt"),
+                   "--output", str(d / f"{split}.bin"), "--append_eos", "1")
+    return {"train_bin": str(d / "train.bin"), "val_bin": str(d / "val.bin"), "tokenizer": str(d / "tok.model")}

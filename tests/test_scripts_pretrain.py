@@ -1,0 +1,130 @@
+"""scripts/pretrain.py end to end on a tiny model: artifacts, exact resume, corrupt checkpoints,
+NaN handling, and 2-process gloo equivalence."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_MODEL, run_script
+
+pytestmark = pytest.mark.slow
+
+
+def pretrain_args(data, out, steps, *extra):
+    return ["scripts/pretrain.py", "--train_bin", data["train_bin"], "--val_bin", data["val_bin"], "--out", str(out),
+            "--model", TINY_MODEL, "--steps", str(steps), "--seq_len", "32", "--micro_bs", "4", "--grad_accum", "2",
+            "--eval_every", "5", "--eval_batches", "2", "--ckpt_every", "5", "--log_every", "1", "--warmup", "3",
+            "--lr", "3e-3", "--device", "cpu", *extra]
+
+
+def losses(out):
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        return [(r["step"], r["loss"]) for r in map(json.loads, f)]
+
+
+def test_artifacts_and_tracker(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    proc = run_script(*pretrain_args(tiny_data, out, 10))
+    assert "step 10/10" in proc.stdout
+    for name in ("ckpt_latest.pt", "ckpt_step_0000010.pt", "model_config.json", "pretrain_config.json",
+                 "metrics.jsonl", "config.json"):
+        assert (out / name).exists(), name
+    rows = [json.loads(l) for l in open(out / "metrics.jsonl")]
+    assert [r["step"] for r in rows] == list(range(1, 11))
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"} <= set(rows[-1])
+    assert "val_loss" in rows[4] and "val_ppl" in rows[-1] and "val_loss" not in rows[0]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    art = json.load(open(out / "_run_tracker" / "artifacts.json"))
+    assert art["complete"], art["missing"]
+    assert json.load(open(out / "_run_tracker" / "heartbeat.json"))["status"] == "finished"
+    ckpt = torch.load(out / "ckpt_latest.pt", weights_only=True)
+    assert ckpt["step"] == 10 and "model" in ckpt and "model_config" in ckpt
+    assert json.load(open(out / "pretrain_config.json"))["global_bs"] == 8
+    # rerunning into the same --out without --resume must not clobber the run
+    again = run_script(*pretrain_args(tiny_data, out, 10), check=False)
+    assert again.returncode == 2 and "--resume auto" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path):
+    steps = 150
+    straight = tmp_path / "straight"
+    run_script(*pretrain_args(tiny_data, straight, steps))
+    paused = tmp_path / "paused"
+    p = subprocess.Popen([sys.executable, *pretrain_args(tiny_data, paused, steps)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith("step 3/"):
+            p.send_signal(signal.SIGINT)
+            break
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 75, err[-2000:]
+    assert "resume with:" in out and "--resume auto" in out
+    paused_at = json.load(open(paused / "_run_tracker" / "heartbeat.json"))["step"]
+    assert 3 <= paused_at < steps
+    run_script(*pretrain_args(tiny_data, paused, steps, "--resume", "auto"))
+    assert losses(paused) == losses(straight)
+    a = torch.load(straight / "ckpt_latest.pt", weights_only=True)["model"]
+    b = torch.load(paused / "ckpt_latest.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    events = [json.loads(l)["event"] for l in open(paused / "_run_tracker" / "events.jsonl")]
+    assert events[0] == "start" and "pause" in events and "resume" in events and events[-1] == "finish"
+
+
+def test_corrupt_latest_falls_back(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    run_script(*pretrain_args(tiny_data, out, 10, "--keep_ckpts", "3"))
+    # corrupt the newest checkpoint (latest is a hard link to step 10: rewrite, don't truncate in place)
+    os.unlink(out / "ckpt_latest.pt")
+    (out / "ckpt_latest.pt").write_bytes(b"garbage")
+    data = (out / "ckpt_step_0000010.pt").read_bytes()
+    os.unlink(out / "ckpt_step_0000010.pt")
+    (out / "ckpt_step_0000010.pt").write_bytes(data[: len(data) // 3])
+    proc = run_script(*pretrain_args(tiny_data, out, 10, "--resume", "auto"))
+    assert "resuming from" in proc.stdout and "ckpt_step_0000005.pt" in proc.stdout
+    assert torch.load(out / "ckpt_latest.pt", weights_only=True)["step"] == 10
+    # every candidate corrupt: one clear line, no traceback
+    for f in out.glob("ckpt_*.pt"):
+        os.unlink(f)
+        f.write_bytes(b"junk")
+    bad = run_script(*pretrain_args(tiny_data, out, 10, "--resume", "auto"), check=False)
+    assert bad.returncode == 2 and "no valid checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    proc = run_script(*pretrain_args(tiny_data, out, 10, "--debug_nan_at_step", "7"), check=False)
+    assert proc.returncode == 1
+    assert torch.load(out / "ckpt_latest.pt", weights_only=True)["step"] == 5
+    events = [json.loads(l) for l in open(out / "_run_tracker" / "events.jsonl")]
+    assert events[-1]["event"] == "error" and "non-finite" in events[-1]["message"]
+
+
+def test_bad_input_is_one_line(tiny_data, tmp_path):
+    proc = run_script(*pretrain_args(tiny_data, tmp_path / "r", 5, "--no_such_flag"), check=False)
+    assert proc.returncode == 2
+    missing = pretrain_args(tiny_data, tmp_path / "r", 5)
+    missing[missing.index("--train_bin") + 1] = str(tmp_path / "nope.bin")
+    proc = run_script(*missing, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "--train_bin" in proc.stderr
+
+
+def test_two_process_gloo_matches_single_process(tiny_data, tmp_path):
+    single = tmp_path / "single"
+    base = pretrain_args(tiny_data, single, 4)
+    base[base.index("--grad_accum") + 1] = "1"
+    run_script(*base)
+    ddp = tmp_path / "ddp"
+    args = pretrain_args(tiny_data, ddp, 4)
+    args[args.index("--grad_accum") + 1] = "1"
+    args[args.index("--micro_bs") + 1] = "2"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run_script("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args, env=env)
+    a, b = losses(single), losses(ddp)
+    assert [s for s, _ in a] == [s for s, _ in b]
+    for (_, x), (_, y) in zip(a, b):
+        assert abs(x - y) < 1e-4, (a, b)
+    assert json.load(open(ddp / "pretrain_config.json"))["global_bs"] == 4
