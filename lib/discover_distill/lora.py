@@ -1,0 +1,157 @@
+"""LoRA adapters on the frozen base: injection, per-row adapters in one batch, save/load, merge.
+
+Each targeted nn.Linear W becomes W x + (alpha / r) B_k A_k x, where k is the adapter of that
+batch row. With several adapters (one per task) a single forward pass serves many tasks, which
+keeps the GPU busy when each task's batch is small. B starts at zero, so a fresh adapter leaves
+the model's output exactly unchanged.
+"""
+from __future__ import annotations
+
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+from .checkpoint import atomic_torch_save, load_checkpoint
+
+
+@dataclass
+class LoRAConfig:
+    rank: int = 8
+    alpha: float = 16.0
+    # substrings of the qualified names of the nn.Linear modules to adapt (attention and MLP projections)
+    targets: tuple[str, ...] = ("attn", "mlp")
+
+    def __post_init__(self):
+        if self.rank < 1:
+            raise ValueError(f"LoRA rank must be >= 1 (got {self.rank})")
+        self.targets = tuple(self.targets)
+
+    @property
+    def scale(self) -> float:
+        return self.alpha / self.rank
+
+
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear plus `n_adapters` low-rank updates, selected per batch row."""
+
+    def __init__(self, base: nn.Linear, cfg: LoRAConfig, n_adapters: int = 1):
+        super().__init__()
+        self.base = base
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.scale = cfg.scale
+        dev, dt = base.weight.device, base.weight.dtype
+        self.lora_A = nn.Parameter(torch.empty(n_adapters, cfg.rank, base.in_features, device=dev, dtype=dt))
+        self.lora_B = nn.Parameter(torch.zeros(n_adapters, base.out_features, cfg.rank, device=dev, dtype=dt))
+        for k in range(n_adapters):
+            nn.init.kaiming_uniform_(self.lora_A.data[k], a=math.sqrt(5))
+        self.adapter_ids: torch.Tensor | None = None  # [B] adapter index per row; None = adapter 0 for all
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base(x)
+        if self.lora_A.shape[0] == 1 or self.adapter_ids is None:
+            delta = (x @ self.lora_A[0].to(x.dtype).t()) @ self.lora_B[0].to(x.dtype).t()
+        else:
+            a = self.lora_A[self.adapter_ids].to(x.dtype)        # [B, r, in]
+            b = self.lora_B[self.adapter_ids].to(x.dtype)        # [B, out, r]
+            shape = x.shape
+            x3 = x.reshape(shape[0], -1, shape[-1])              # [B, T, in]
+            delta = torch.bmm(torch.bmm(x3, a.transpose(1, 2)), b.transpose(1, 2)).reshape(*shape[:-1], -1)
+        return out + self.scale * delta
+
+
+def _targets(model: nn.Module, cfg: LoRAConfig) -> list[tuple[str, nn.Linear]]:
+    found = [(name, m) for name, m in model.named_modules()
+             if isinstance(m, nn.Linear) and any(t in name for t in cfg.targets)]
+    if not found:
+        raise ValueError(f"LoRA targets {cfg.targets} match no nn.Linear in the model")
+    return found
+
+
+def inject_lora(model: nn.Module, cfg: LoRAConfig, n_adapters: int = 1) -> list[str]:
+    """Freeze the whole model and wrap every targeted nn.Linear; returns the wrapped names."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = []
+    for name, lin in _targets(model, cfg):
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, LoRALinear(lin, cfg, n_adapters))
+        names.append(name)
+    return names
+
+
+def lora_modules(model: nn.Module) -> list[tuple[str, LoRALinear]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+
+
+def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for _, m in lora_modules(model) for p in (m.lora_A, m.lora_B)]
+
+
+@contextmanager
+def adapters_for_rows(model: nn.Module, adapter_ids: torch.Tensor | None):
+    """Within the block, batch row i uses adapter adapter_ids[i]."""
+    mods = [m for _, m in lora_modules(model)]
+    for m in mods:
+        m.adapter_ids = adapter_ids
+    try:
+        yield
+    finally:
+        for m in mods:
+            m.adapter_ids = None
+
+
+def reset_adapter(model: nn.Module, index: int, seed: int) -> None:
+    """Re-initialise adapter `index` as fresh (A random, B zero) with a reproducible seed."""
+    g = torch.Generator().manual_seed(seed)
+    for _, m in lora_modules(model):
+        a = torch.empty(m.lora_A.shape[1:])
+        bound = 1.0 / math.sqrt(a.shape[1])  # kaiming_uniform(a=sqrt(5)) bound
+        a.uniform_(-bound, bound, generator=g)
+        with torch.no_grad():
+            m.lora_A[index].copy_(a.to(m.lora_A.dtype))
+            m.lora_B[index].zero_()
+
+
+def adapter_state(model: nn.Module, index: int = 0) -> dict[str, torch.Tensor]:
+    out = {}
+    for n, m in lora_modules(model):
+        out[f"{n}.lora_A"] = m.lora_A[index].detach().cpu().clone()
+        out[f"{n}.lora_B"] = m.lora_B[index].detach().cpu().clone()
+    return out
+
+
+def save_lora(model: nn.Module, cfg: LoRAConfig, path: str, index: int = 0, meta: dict | None = None) -> None:
+    """Adapter-only file: {"lora_config", "weights", "meta"} (loads with weights_only=True)."""
+    atomic_torch_save({"lora_config": asdict(cfg) | {"targets": list(cfg.targets)},
+                       "weights": adapter_state(model, index), "meta": meta or {}}, path)
+
+
+def load_lora(model: nn.Module, path: str, index: int = 0) -> LoRAConfig:
+    """Load an adapter file into adapter `index` of an injected model; returns its config."""
+    state = load_checkpoint(path)
+    cfg = LoRAConfig(**state["lora_config"])
+    mods = dict(lora_modules(model))
+    with torch.no_grad():
+        for key, tensor in state["weights"].items():
+            name, _, which = key.rpartition(".")
+            if name not in mods:
+                raise ValueError(f"{path}: adapter weight {key} has no matching LoRA module in the model")
+            getattr(mods[name], which)[index].copy_(tensor)
+    return cfg
+
+
+def merge_lora(model: nn.Module, index: int = 0) -> nn.Module:
+    """Fold adapter `index` into the base weights and remove the LoRA wrappers (for export)."""
+    for name, m in lora_modules(model):
+        with torch.no_grad():
+            m.base.weight += m.scale * (m.lora_B[index] @ m.lora_A[index]).to(m.base.weight.dtype)
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, m.base)
+    return model
