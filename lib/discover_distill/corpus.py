@@ -1,0 +1,150 @@
+"""The synthetic pretraining corpus: task lines from the train region of every family, in the
+exact prompt formats the later phases use, mixed with a filler language.
+
+Line kinds (one document per line; default shares in MIX):
+  solved    Q: <prompt> A: <correct answer>
+  plain     Q: <prompt> A: <imperfect attempt>           graded, not binary, base ability
+  scored    Q: <prompt> A: <attempt> || score 0.62       the verifier's score, not a made-up one
+  improve   Q: <prompt> || previous attempt (score s): <attempt> || improve on it. A: <better answer>
+  demo      Q: <prompt> || example response: <demo> || now answer with a response of your own. A: <answer>
+  filler    sentences of a probabilistic grammar over a large pseudo-word lexicon; its perplexity
+            measures retention (forgetting) after consolidation, and its lexicon is rich enough
+            to support a 32k-piece BPE vocabulary.
+Held-out instances never appear: every task instance is drawn from the train region (tasks/__init__).
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import statistics
+from typing import Iterator
+
+from . import prompts
+from .tasks import FAMILIES, sample_instance
+
+MIX = {"filler": 0.40, "solved": 0.18, "plain": 0.12, "scored": 0.12, "improve": 0.10, "demo": 0.08}
+LEXICON_SEED = 20260101   # the filler lexicon is fixed: train and val text share one language
+LEXICON_SIZE = 40000
+DIFFICULTIES = (1, 2, 3)
+
+_ONSETS = ["", "b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr",
+           "pl", "st", "tr", "sh", "ch", "th", "sk", "sn", "fl", "gr"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "ea", "io", "y"]
+_CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "k", "nd", "st", "rk", "ng"]
+_CLASSES = ("noun", "verb", "adj", "adv")
+_FUNCTION = {"det": ["the", "a", "every", "some", "no", "this", "that"],
+             "prep": ["of", "in", "under", "near", "beyond", "with", "from"],
+             "conj": ["and", "but", "while", "because", "so"]}
+
+
+class FillerGrammar:
+    """A small probabilistic grammar; content words are Zipf-distributed pseudo-words."""
+
+    def __init__(self, size: int = LEXICON_SIZE, seed: int = LEXICON_SEED):
+        rng = random.Random(seed)
+        words: set[str] = set()
+        while len(words) < size:
+            n_syl = rng.choice((1, 2, 2, 3, 3, 4))
+            words.add("".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(n_syl)))
+        ordered = sorted(words)
+        rng.shuffle(ordered)
+        self.lexicon = {c: ordered[i::len(_CLASSES)] for i, c in enumerate(_CLASSES)}
+        self.cum = {}
+        for c, ws in self.lexicon.items():
+            weights = [1.0 / (rank + 2) ** 1.05 for rank in range(len(ws))]
+            self.cum[c] = list(itertools.accumulate(weights))
+
+    def word(self, cls: str, rng: random.Random) -> str:
+        if cls in _FUNCTION:
+            return rng.choice(_FUNCTION[cls])
+        cum = self.cum[cls]
+        return self.lexicon[cls][bisect.bisect_left(cum, rng.random() * cum[-1])]
+
+    def noun_phrase(self, rng: random.Random) -> list[str]:
+        np_ = [self.word("det", rng)] + [self.word("adj", rng) for _ in range(rng.choice((0, 0, 1, 1, 2)))]
+        np_.append(self.word("noun", rng))
+        if rng.random() < 0.25:
+            np_ += [self.word("prep", rng)] + [self.word("det", rng), self.word("noun", rng)]
+        return np_
+
+    def clause(self, rng: random.Random) -> list[str]:
+        out = self.noun_phrase(rng)
+        if rng.random() < 0.3:
+            out.append(self.word("adv", rng))
+        out.append(self.word("verb", rng))
+        if rng.random() < 0.7:
+            out += self.noun_phrase(rng)
+        return out
+
+    def sentence(self, rng: random.Random) -> str:
+        words = self.clause(rng)
+        while rng.random() < 0.35:
+            words += [self.word("conj", rng)] + self.clause(rng)
+        return " ".join(words) + " ."
+
+    def line(self, rng: random.Random) -> str:
+        return " ".join(self.sentence(rng) for _ in range(rng.choice((1, 1, 2, 2, 3))))
+
+
+def task_line(kind: str, rng: random.Random) -> tuple[str, str, float | None]:
+    """(line, family, score of the shown attempt or None) for one task line of `kind`."""
+    family = rng.choice(sorted(FAMILIES))
+    fam = FAMILIES[family]
+    spec, solution = sample_instance(family, rng, rng.choice(DIFFICULTIES), "train", with_solution=True)
+    p = fam.prompt(spec)
+    if kind == "solved":
+        return prompts.with_answer(prompts.plain_prompt(p), solution), family, None
+    attempt = fam.attempt(spec, rng)
+    score = fam.reward(spec, attempt)
+    if kind == "plain":
+        return prompts.with_answer(prompts.plain_prompt(p), attempt), family, score
+    if kind == "scored":
+        return prompts.scored_line(p, attempt, score), family, score
+    if kind == "improve":
+        better = solution
+        if rng.random() < 0.3:  # sometimes a partial improvement rather than the full solution
+            other = fam.attempt(spec, rng)
+            if fam.reward(spec, other) > score:
+                better = other
+        return prompts.with_answer(prompts.improve_prompt(p, attempt, score), better), family, score
+    if kind == "demo":
+        answer = fam.solve(spec, rng)  # open-ended families: often a different correct answer
+        return prompts.with_answer(prompts.demo_prompt(p, solution), answer), family, None
+    raise ValueError(f"unknown line kind {kind!r}")
+
+
+def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
+                   grammar: FillerGrammar | None = None, stats: dict | None = None) -> Iterator[str]:
+    """n corpus lines, deterministic in (n, seed, mix). `stats`, if given, collects counts per
+    kind and family and the scores of the imperfect attempts per family."""
+    mix = mix or MIX
+    kinds, weights = zip(*sorted(mix.items()))
+    cum = list(itertools.accumulate(weights))
+    grammar = grammar or FillerGrammar()
+    rng = random.Random(seed)
+    for _ in range(n):
+        kind = kinds[bisect.bisect_left(cum, rng.random() * cum[-1])]
+        if kind == "filler":
+            line, family, score = grammar.line(rng), None, None
+        else:
+            line, family, score = task_line(kind, rng)
+        if stats is not None:
+            stats.setdefault("kinds", {}).setdefault(kind, 0)
+            stats["kinds"][kind] += 1
+            if family:
+                stats.setdefault("families", {}).setdefault(family, 0)
+                stats["families"][family] += 1
+            if score is not None:
+                stats.setdefault("attempt_scores", {}).setdefault(family, []).append(score)
+        yield line
+
+
+def attempt_stats(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per family: n, mean, std, min, max, share at 0 and share solved (>= 0.99) of attempt scores."""
+    out = {}
+    for family, xs in sorted(scores.items()):
+        out[family] = {"n": len(xs), "mean": statistics.fmean(xs), "std": statistics.pstdev(xs),
+                       "min": min(xs), "max": max(xs), "frac_zero": sum(x == 0 for x in xs) / len(xs),
+                       "frac_solved": sum(x >= 0.99 for x in xs) / len(xs)}
+    return out

@@ -1,0 +1,79 @@
+"""Verifiable task families behind one registry, with a train / held-out split of every
+family's instance space.
+
+The split is a pure function of the instance: sha256(family | canonical instance) decides, so
+no held-out instance can ever be drawn for the corpus or the train split, whatever the seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+from .base import SOLVED, TaskFamily
+from .countdown import Countdown
+from .golomb import Golomb
+from .knapsack import Knapsack
+from .sorting import Sorting
+from .strings import StringTransform
+
+FAMILIES: dict[str, TaskFamily] = {f.name: f for f in (Golomb(), Knapsack(), Countdown(), Sorting(),
+                                                       StringTransform())}
+SPLITS = ("train", "heldout")
+HELDOUT_PERCENT = 20
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+TASK_KEYS = ("task_id", "family", "split", "prompt", "spec", "difficulty")
+
+__all__ = ["FAMILIES", "SOLVED", "SPLITS", "TASK_ID_RE", "TASK_KEYS", "TaskFamily", "get_family", "instance_hash",
+           "make_task", "reward_for_task", "sample_instance", "split_of"]
+
+
+def get_family(name: str) -> TaskFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown task family {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def instance_hash(family: str, spec: dict) -> str:
+    return hashlib.sha256(f"{family}|{get_family(family).canonical(spec)}".encode()).hexdigest()
+
+
+def split_of(family: str, spec: dict) -> str:
+    """'heldout' for ~HELDOUT_PERCENT% of each family's instance space, 'train' for the rest."""
+    return "heldout" if int(instance_hash(family, spec)[:8], 16) % 100 < HELDOUT_PERCENT else "train"
+
+
+def sample_instance(family: str, rng: random.Random, difficulty: int, split: str,
+                    with_solution: bool = False) -> tuple[dict, str | None]:
+    """An instance from the requested region (rejection sampling), optionally with a solution
+    (families that build instances from a solution return that one cheaply)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    fam = get_family(family)
+    for _ in range(10000):
+        if hasattr(fam, "sample"):
+            spec, solution = fam.sample(rng, difficulty)
+        else:
+            spec, solution = fam.generate(rng, difficulty), None
+        if split_of(family, spec) == split:
+            if with_solution and solution is None:
+                solution = fam.solve(spec, rng)
+            return spec, solution
+    raise RuntimeError(f"no {split} instance of {family} found in 10000 draws")
+
+
+def make_task(family: str, rng: random.Random, difficulty: int, split: str) -> dict:
+    """A task line {task_id, family, split, prompt, spec, difficulty} from the requested region."""
+    spec, _ = sample_instance(family, rng, difficulty, split)
+    task_id = f"{family}-{split}-{instance_hash(family, spec)[:12]}"
+    return {"task_id": task_id, "family": family, "split": split, "prompt": get_family(family).prompt(spec),
+            "spec": spec, "difficulty": int(difficulty)}
+
+
+def reward_for_task(task: dict, completion: str) -> float:
+    """The task's verifier on a completion; 0.0 for a malformed task, never raises."""
+    try:
+        return get_family(task["family"]).reward(task["spec"], completion)
+    except Exception:
+        return 0.0
