@@ -1,0 +1,204 @@
+"""Decoder-only transformer: RoPE, RMSNorm, SwiGLU, SDPA attention, tied embeddings, no biases,
+with an mHC residual path (mhc.py) and a KV cache for incremental decoding.
+
+Batches of prompts with different lengths are left-padded: `positions` gives every token its
+RoPE position within its own row and `key_mask` marks the real (non-pad) keys.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ModelConfig
+from .mhc import MHCSublayer, collapse_streams, expand_streams
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    freqs = torch.outer(torch.arange(max_len, dtype=torch.float32), inv)
+    return freqs.cos(), freqs.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, T, D]; cos/sin broadcastable to [B, 1, T, D/2] (rotate-half convention)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+class KVCache:
+    """Per-layer key/value buffers [B, H, max_len, D] filled left to right."""
+
+    def __init__(self, n_layers: int, batch: int, n_heads: int, head_dim: int, max_len: int, device, dtype):
+        shape = (batch, n_heads, max_len, head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.max_len = max_len
+
+    @property
+    def batch_size(self) -> int:
+        return self.k[0].shape[0]
+
+    def select(self, rows: torch.Tensor) -> "KVCache":
+        """A cache whose row i is this cache's row rows[i] (e.g. a prompt expanded to its rollouts)."""
+        new = KVCache.__new__(KVCache)
+        new.k = [k.index_select(0, rows) for k in self.k]
+        new.v = [v.index_select(0, rows) for v in self.v]
+        new.max_len = self.max_len
+        return new
+
+    def expand(self, n: int) -> "KVCache":
+        """Every row repeated n times, consecutively."""
+        rows = torch.arange(self.batch_size, device=self.k[0].device).repeat_interleave(n)
+        return self.select(rows)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer_index: int):
+        super().__init__()
+        self.n_heads, self.head_dim, self.layer_index = cfg.n_heads, cfg.head_dim, layer_index
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.wq = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.wk = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.wv = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.wo = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x, cos, sin, cache: KVCache | None = None, pos: int = 0, mask=None):
+        B, T, C = x.shape
+        h = self.norm(x)
+        q, k, v = (w(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            cache.k[self.layer_index][:, :, pos:pos + T] = k
+            cache.v[self.layer_index][:, :, pos:pos + T] = v
+            k = cache.k[self.layer_index][:, :, :pos + T]
+            v = cache.v[self.layer_index][:, :, :pos + T]
+        if mask is None and (cache is None or pos == 0):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.wo(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.w1 = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)  # gate
+        self.w3 = nn.Linear(cfg.d_model, cfg.d_ff, bias=False)  # up
+        self.w2 = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)  # down
+
+    def forward(self, x, **_):
+        h = self.norm(x)
+        return self.w2(F.silu(self.w1(h)) * self.w3(h))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer_index: int):
+        super().__init__()
+        mhc = dict(n=cfg.mhc_streams, d_model=cfg.d_model, sinkhorn_iters=cfg.mhc_sinkhorn_iters,
+                   alpha_init=cfg.mhc_alpha_init, init_std=cfg.init_std)
+        # sublayers 2l and 2l+1 rotate through the streams independently
+        self.attn = MHCSublayer(Attention(cfg, layer_index), layer_index=2 * layer_index, **mhc)
+        self.mlp = MHCSublayer(MLP(cfg), layer_index=2 * layer_index + 1, **mhc)
+
+    def forward(self, x, cos, sin, cache=None, pos=0, mask=None):
+        x = self.attn(x, cos=cos, sin=sin, cache=cache, pos=pos, mask=mask)
+        return self.mlp(x)
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        std = self.cfg.init_std
+        for name, p in self.named_parameters():
+            if ".coef." in name:
+                continue  # mHC coefficients initialise themselves
+            if p.dim() == 2:
+                out_proj = name.endswith(("wo.weight", "w2.weight"))
+                nn.init.normal_(p, 0.0, std / math.sqrt(2 * self.cfg.n_layers) if out_proj else std)
+
+    def new_kv_cache(self, batch_size: int, max_len: int | None = None, device=None, dtype=None) -> KVCache:
+        max_len = max_len or self.cfg.max_seq_len
+        if max_len > self.cfg.max_seq_len:
+            raise ValueError(f"KV cache length {max_len} exceeds max_seq_len {self.cfg.max_seq_len}")
+        p = self.tok_emb.weight
+        return KVCache(self.cfg.n_layers, batch_size, self.cfg.n_heads, self.cfg.head_dim, max_len,
+                       device or p.device, dtype or p.dtype)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, kv_cache: KVCache | None = None,
+                pos: int = 0, positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None):
+        """idx [B, T] -> (logits [B, T, V], mean cross-entropy or None).
+
+        kv_cache/pos: incremental decoding; the new tokens occupy cache slots pos..pos+T-1.
+        positions [B, T]: per-row RoPE positions (left-padded batches); default pos + arange(T).
+        key_mask [B, pos+T] bool: True for real tokens, False for padding.
+        """
+        B, T = idx.shape
+        if pos + T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {pos + T} tokens exceeds max_seq_len {self.cfg.max_seq_len}")
+        if positions is None:
+            cos, sin = self.rope_cos[pos:pos + T][None, None], self.rope_sin[pos:pos + T][None, None]
+        else:
+            cos, sin = self.rope_cos[positions][:, None], self.rope_sin[positions][:, None]
+        mask = None
+        if key_mask is not None or (kv_cache is not None and pos > 0 and T > 1):
+            S = pos + T
+            q_idx = torch.arange(pos, S, device=idx.device)[:, None]
+            allowed = torch.arange(S, device=idx.device)[None, :] <= q_idx            # causal, [T, S]
+            if key_mask is not None:
+                allowed = allowed[None] & key_mask[:, None, :S]
+                allowed = allowed | (torch.arange(S, device=idx.device)[None, None, :] == q_idx[None])  # pads see themselves
+                mask = allowed[:, None]                                                  # [B, 1, T, S]
+            else:
+                mask = allowed[None, None]
+        x = expand_streams(self.tok_emb(idx), self.cfg.mhc_streams)
+        for layer in self.layers:
+            x = layer(x, cos, sin, cache=kv_cache, pos=pos, mask=mask)
+        h = self.norm_f(collapse_streams(x))
+        logits = F.linear(h, self.tok_emb.weight)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    def num_params(self, exclude_embeddings: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.tok_emb.weight.numel() if exclude_embeddings else n
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token: 6 N (non-embedding matmuls + LM head) + 12 L C T (attention)."""
+        n = self.num_params(exclude_embeddings=True) + self.tok_emb.weight.numel()  # tied head still multiplies
+        return 6 * n + 12 * self.cfg.n_layers * self.cfg.d_model * seq_len
+
+    def configure_optimizer(self, weight_decay: float, lr: float, betas=(0.9, 0.95), device_type: str = "cpu"):
+        """AdamW; weight decay on 2-D weight matrices except the embedding and mHC's phi/gates."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.dim() == 2 and ".coef." not in name and name != "tok_emb.weight" else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
