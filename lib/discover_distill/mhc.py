@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def sinkhorn(logits: torch.Tensor, iters: int) -> torch.Tensor:
