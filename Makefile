@@ -9,7 +9,7 @@ STAMP := .venv/.installed
 SEED ?= 0
 SMOKE_ROOT ?= runs/smoke
 
-.PHONY: test smoke clean venv
+.PHONY: test smoke bench clean venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -29,6 +29,14 @@ smoke: $(STAMP)
 	  $(PY) scripts/prepare_data.py --tokenizer $(SMOKE_ROOT)/data/tokenizer/spm2k.model \
 	    --input $(SMOKE_ROOT)/data/raw/$$split.txt --output $(SMOKE_ROOT)/data/packed/$$split.bin --append_eos 1; \
 	done
+	$(PY) scripts/pretrain.py --train_bin $(SMOKE_ROOT)/data/packed/train.bin --val_bin $(SMOKE_ROOT)/data/packed/val.bin \
+	  --out $(SMOKE_ROOT)/runs/pretrain --model configs/model_mhc_tiny.json --steps 300 --seq_len 128 \
+	  --micro_bs 16 --grad_accum 1 --lr 3e-3 --warmup 30 --eval_every 100 --eval_batches 10 --ckpt_every 100 \
+	  --log_every 25 --seed $(SEED) --resume auto
+
+# Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT).
+bench: $(STAMP)
+	$(PY) scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
 
 clean:
 	rm -rf $(SMOKE_ROOT) .pytest_cache build

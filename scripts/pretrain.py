@@ -36,10 +36,11 @@ from discover_distill.distributed import (all_reduce_mean, any_rank, barrier, in
 from discover_distill.evaluate import perplexity
 from discover_distill.model import GPT
 from discover_distill.tracker import EXIT_PAUSED, RunTracker, format_duration
-from discover_distill.training import (autocast, cosine_lr, peak_flops, resolve_device, resolve_dtype,
-                                       say, seed_everything)
+from discover_distill.training import (autocast, cosine_lr, format_rate, peak_flops, resolve_device,
+                                       resolve_dtype, say, seed_everything)
 
 LATEST, STEP_PREFIX = "ckpt_latest.pt", "ckpt_step"
+LOG_AT_LEAST_S = 30.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -242,7 +243,12 @@ def main() -> int:
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
         tracker.update(done)
-        is_log = done % args.log_every == 0 or done == args.steps
+        # log on schedule, at evals, on the first step (a new run shows progress at once) and at
+        # least every LOG_AT_LEAST_S seconds (slow configs on small machines; single process only,
+        # since all ranks must agree on which steps log)
+        is_eval = done % args.eval_every == 0 or done == args.steps
+        is_log = (done % args.log_every == 0 or is_eval or done == start_step + 1
+                  or (not info.enabled and time.time() - t_last > LOG_AT_LEAST_S))
         is_ckpt = done % args.ckpt_every == 0 or done == args.steps
         if is_log or is_ckpt:
             if any_rank(bool(bad.item()), info, device):
@@ -262,10 +268,10 @@ def main() -> int:
             mfu = flops_per_token * tok_s / peak if peak else None
             if mfu is not None:
                 row["mfu"] = mfu
-            if done % args.eval_every == 0 or done == args.steps:
+            if is_eval:
                 row.update(evaluate(done))
             rate = (done - start_step) / max(now - t_start, 1e-9)
-            line = (f"step {done}/{args.steps} | loss {mean_loss:.4f} | lr {lr:.2e} | {tok_s / 1e3:.1f}k tok/s"
+            line = (f"step {done}/{args.steps} | loss {mean_loss:.4f} | lr {lr:.2e} | {format_rate(tok_s)}"
                     + (f" | mfu {100 * mfu:.1f}%" if mfu is not None else "")
                     + (f" | val {row['val_loss']:.4f} ppl {row['val_ppl']:.2f}" if "val_loss" in row else "")
                     + f" | eta {format_duration((args.steps - done) / rate)}")

@@ -25,6 +25,10 @@ class CheckpointError(UserError):
     """A checkpoint that is missing, truncated, corrupt or unsafe to load."""
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -44,6 +48,7 @@ def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> N
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + ".", dir=directory)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results should be as readable as any file
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()

@@ -215,8 +215,10 @@ class RunTracker:
         self.event("pause", reason=self.stop_reason, resume=resume_hint)
         self.heartbeat("paused", force=True, resume=resume_hint)
         self.refresh_artifacts()
-        say(f"paused at step {self.step}/{self.total}; state saved in {self.run_dir}\n"
-            f"resume with: {resume_hint}")
+        msg = f"paused at step {self.step}/{self.total}; state saved in {self.run_dir}\nresume with: {resume_hint}"
+        say(msg)
+        if not sys.stdout.isatty():  # `| tee` may have died with the same Ctrl+C: tell the terminal too
+            _stderr(msg)
         self._restore_handlers()
         sys.exit(EXIT_PAUSED)
 

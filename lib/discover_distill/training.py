@@ -96,3 +96,12 @@ def say(msg: str) -> None:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
+
+
+def format_rate(tokens_per_s: float) -> str:
+    """48.2k tok/s, 1.25M tok/s, 37 tok/s."""
+    if tokens_per_s >= 1e6:
+        return f"{tokens_per_s / 1e6:.2f}M tok/s"
+    if tokens_per_s >= 1e3:
+        return f"{tokens_per_s / 1e3:.1f}k tok/s"
+    return f"{tokens_per_s:.0f} tok/s"
