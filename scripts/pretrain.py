@@ -220,6 +220,11 @@ def main() -> int:
     bad = torch.zeros((), device=device, dtype=torch.bool)
     if start_step >= args.steps:
         say(f"already finished: step {start_step} >= --steps {args.steps}")
+    elif start_step == 0:  # the untrained model's validation loss: the baseline every later eval improves on
+        row = {"step": 0, "elapsed_s": 0.0, **evaluate(0)}
+        if info.is_main:
+            ck.append_jsonl(metrics_path, row)
+            say(f"step 0/{args.steps} | val {row['val_loss']:.4f} ppl {row['val_ppl']:.2f}")
     for step in range(start_step, args.steps):
         lr = cosine_lr(step, lr=args.lr, min_lr=args.min_lr, warmup=args.warmup, total=args.steps)
         for group in optimizer.param_groups:
