@@ -18,17 +18,30 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def sinkhorn(logits: torch.Tensor, iters: int) -> torch.Tensor:
-    """Doubly-stochastic matrix exp(logits) normalised by alternating column and row sums,
-    in the log domain (no overflow whatever the logits). Rows sum to 1 exactly after the last
-    step; columns to within the convergence of `iters` iterations."""
-    log_m = logits
+    """Doubly-stochastic matrix from exp(logits) [..., n, n] by `iters` alternating column and
+    row normalisations. Rows sum to 1 exactly after the last step; columns to within the
+    convergence of `iters` iterations.
+
+    Computed on the scaling vectors (P = diag(u) K diag(v)): each half-step is one batched
+    mat-vec and a reciprocal, about half the cost of normalising the full matrix (it is in every
+    sublayer's forward and backward). Logits are shifted by their max and floored 60 below it,
+    so K is in [e^-60, 1] and no row or column sum can underflow to zero.
+    """
+    n = logits.shape[-1]
+    batch = logits.shape[:-2]
+    flat = logits.reshape(-1, n, n)
+    top = flat.amax(dim=(-2, -1), keepdim=True)
+    k = torch.exp(torch.maximum(flat, top - 60.0) - top)
+    kt = k.transpose(-1, -2)
+    u = torch.ones(flat.shape[0], n, 1, dtype=k.dtype, device=k.device)
     for _ in range(iters):
-        log_m = log_m - torch.logsumexp(log_m, dim=-2, keepdim=True)  # columns
-        log_m = log_m - torch.logsumexp(log_m, dim=-1, keepdim=True)  # rows
-    return log_m.exp()
+        v = torch.bmm(kt, u).reciprocal()   # column normalisation
+        u = torch.bmm(k, v).reciprocal()    # row normalisation
+    return (u * k * v.transpose(-1, -2)).reshape(*batch, n, n)
 
 
 class MHCCoefficients(nn.Module):
@@ -54,8 +67,7 @@ class MHCCoefficients(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n = self.n
         with torch.autocast(device_type=x.device.type, enabled=False):
-            flat = x.float().flatten(-2)                                   # [B, T, nC]
-            v = flat * torch.rsqrt(flat.pow(2).mean(-1, keepdim=True) + self.eps)
+            v = F.rms_norm(x.float().flatten(-2), (x.shape[-2] * x.shape[-1],), eps=self.eps)  # [B, T, nC]
             h = v @ self.phi.float()                                       # [B, T, n^2 + 2n]
             h_pre, h_post, h_res = h.split([n, n, n * n], dim=-1)
             H_pre = torch.sigmoid(self.alpha_pre * h_pre + self.b_pre)
