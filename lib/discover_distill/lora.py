@@ -50,9 +50,12 @@ class LoRALinear(nn.Module):
         for k in range(n_adapters):
             nn.init.kaiming_uniform_(self.lora_A.data[k], a=math.sqrt(5))
         self.adapter_ids: torch.Tensor | None = None  # [B] adapter index per row; None = adapter 0 for all
+        self.disabled = False  # True: behave as the frozen base (reference log-probs for the KL term)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
+        if self.disabled:
+            return out
         if self.lora_A.shape[0] == 1 or self.adapter_ids is None:
             delta = (x @ self.lora_A[0].to(x.dtype).t()) @ self.lora_B[0].to(x.dtype).t()
         else:
@@ -104,6 +107,19 @@ def adapters_for_rows(model: nn.Module, adapter_ids: torch.Tensor | None):
     finally:
         for m in mods:
             m.adapter_ids = None
+
+
+@contextmanager
+def lora_disabled(model: nn.Module):
+    """Within the block the model is exactly its frozen base."""
+    mods = [m for _, m in lora_modules(model)]
+    for m in mods:
+        m.disabled = True
+    try:
+        yield
+    finally:
+        for m in mods:
+            m.disabled = False
 
 
 def reset_adapter(model: nn.Module, index: int, seed: int) -> None:

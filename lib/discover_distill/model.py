@@ -202,3 +202,17 @@ class GPT(nn.Module):
             (decay if p.dim() == 2 and ".coef." not in name and name != "tok_emb.weight" else no_decay).append(p)
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
+
+
+def load_model(ckpt_path: str, device: torch.device | str = "cpu") -> GPT:
+    """A GPT from any checkpoint this project writes (pretrain, SDFT): its own config and weights,
+    loaded with weights_only=True."""
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .config import model_config_from_dict
+
+    state = load_checkpoint(ckpt_path, map_location="cpu")
+    if "model" not in state or "model_config" not in state:
+        raise CheckpointError(f"{ckpt_path}: not a model checkpoint (needs 'model' and 'model_config')")
+    model = GPT(model_config_from_dict(state["model_config"], source=ckpt_path))
+    model.load_state_dict(state["model"])
+    return model.to(device)

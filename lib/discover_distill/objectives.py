@@ -8,14 +8,17 @@ import torch
 
 LN2 = math.log(2.0)
 BETA_CAP = 1e6
+ADVANTAGE_CAP = 1e4
 
 
 def entropic_advantages(rewards: torch.Tensor, beta: float) -> torch.Tensor:
     """Leave-one-out entropic advantages for one group of N rollouts of the same prompt.
 
     e_n = exp(beta (r_n - r_max)),  Z_-n = sum_{m != n} e_m / (N - 1),  A_n = e_n / Z_-n - 1.
-    Subtracting r_max keeps every e_n in (0, 1] (no overflow at large beta); Z_-n is clamped
-    so a rollout whose leave-one-out group underflows to 0 gets a large, finite advantage.
+    Subtracting r_max keeps every e_n in (0, 1] (no overflow at large beta). At very large beta
+    a unique best rollout's leave-one-out mean underflows towards 0 and its advantage towards
+    infinity; it is capped at ADVANTAGE_CAP, which still makes that rollout dominate the update
+    (Adam is invariant to the gradient's scale) without producing inf/NaN.
     """
     r = rewards.double()
     n = r.numel()
@@ -23,7 +26,7 @@ def entropic_advantages(rewards: torch.Tensor, beta: float) -> torch.Tensor:
         return torch.zeros_like(rewards)
     e = torch.exp(beta * (r - r.max()))
     z_loo = (e.sum() - e) / (n - 1)
-    return (e / z_loo.clamp_min(1e-300) - 1.0).to(rewards.dtype)
+    return (e / z_loo.clamp_min(1e-300) - 1.0).clamp_max(ADVANTAGE_CAP).to(rewards.dtype)
 
 
 def expected_advantages(rewards: torch.Tensor) -> torch.Tensor:

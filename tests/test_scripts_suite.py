@@ -1,0 +1,97 @@
+"""paper/run_discovery_suite.py end to end on a tiny model: artifacts, resume, bad task files."""
+import dataclasses
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import TINY_MODEL, run_script
+from discover_distill.checkpoint import atomic_torch_save
+from discover_distill.cli import UserError
+from discover_distill.config import load_model_config
+from discover_distill.discovery import load_tasks
+from discover_distill.model import GPT
+from discover_distill.tasks import make_task
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_data, tmp_path_factory):
+    d = tmp_path_factory.mktemp("suite")
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=320, d_model=32, n_layers=2, n_heads=2,
+                              d_ff=64, max_seq_len=256)
+    atomic_torch_save({"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0}, str(d / "ckpt.pt"))
+    import random
+    rng = random.Random(0)
+    tasks = [make_task(f, rng, 1, "heldout") for f in ("sort", "strings", "golomb")]
+    (d / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    return {"ckpt": str(d / "ckpt.pt"), "tasks": str(d / "tasks.jsonl"), "tokenizer": tiny_data["tokenizer"],
+            "ids": [t["task_id"] for t in tasks]}
+
+
+def suite(setup, out, mode, *extra):
+    return ["paper/run_discovery_suite.py", "--tasks", setup["tasks"], "--ckpt", setup["ckpt"], "--tokenizer",
+            setup["tokenizer"], "--out_root", str(out), "--seed", "0", "--mode", mode, "--ttt_steps", "2",
+            "--rollouts", "8", "--max_new_tokens", "6", "--tasks_per_batch", "2", "--groups", "2",
+            "--device", "cpu", *extra]
+
+
+def test_bestofn_artifacts_and_resume(setup, tmp_path):
+    out = tmp_path / "bon"
+    proc = run_script(*suite(setup, out, "bestofn"))
+    assert "solve rate" in proc.stdout and "95% CI" in proc.stdout
+    rows = [json.loads(l) for l in open(out / "summary.jsonl")]
+    assert [r["task_id"] for r in rows] == setup["ids"]
+    res = json.load(open(out / setup["ids"][0] / "result.json"))
+    for key in ("best_reward", "best_solution", "solved", "samples", "generated_tokens", "flops",
+                "first_step_solved", "wall_s"):
+        assert key in res
+    assert res["samples"] == 16 and json.load(open(out / "_run_tracker" / "artifacts.json"))["complete"]
+    again = run_script(*suite(setup, out, "bestofn"), check=False)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    keep = (out / setup["ids"][0] / "result.json").read_bytes()
+    os.unlink(out / setup["ids"][2] / "result.json")
+    proc = run_script(*suite(setup, out, "bestofn", "--resume"))
+    assert "on 1 of 3 tasks" in proc.stdout
+    assert (out / setup["ids"][0] / "result.json").read_bytes() == keep
+    assert len(open(out / "summary.jsonl").readlines()) == 3
+    flops = run_script(*suite(setup, tmp_path / "bonf", "bestofn", "--budget_match", "flops", "--max_tasks", "1"))
+    assert json.load(open(tmp_path / "bonf" / setup["ids"][0] / "result.json"))["samples"] == 16 * 5
+
+
+@pytest.mark.parametrize("flags", [["--objective", "entropic", "--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.1"],
+                                   ["--objective", "expected", "--reuse", "0", "--adaptive_beta", "0", "--kl_lambda", "0"]])
+def test_ttt_artifacts(setup, tmp_path, flags):
+    out = tmp_path / "ttt"
+    run_script(*suite(setup, out, "ttt", "--save_adapter_every", "1", *flags))
+    for tid in setup["ids"]:
+        rows = [json.loads(l) for l in open(out / tid / "metrics.jsonl")]
+        assert [r["step"] for r in rows] == [1, 2]
+        for key in ("mean_reward", "max_reward", "best_so_far", "beta", "kl_to_base", "entropy", "loss", "grad_norm",
+                    "archive_size"):
+            assert key in rows[-1]
+        assert (out / tid / "adapter_step_0001" / "lora.pt").exists() and (out / tid / "adapter_step_0002" / "lora.pt").exists()
+        lora = torch.load(out / tid / "adapter_step_0002" / "lora.pt", weights_only=True)
+        assert lora["meta"]["task_id"] == tid and lora["lora_config"]["rank"] == 8
+    assert json.load(open(out / "_run_tracker" / "artifacts.json"))["complete"]
+
+
+def test_bad_task_files_are_one_line_errors(setup, tmp_path):
+    good = open(setup["tasks"]).readline()
+    cases = {"badjson": good + "{not json\n", "unsafe": good.replace(json.loads(good)["task_id"], "../../etc"),
+             "dup": good + good, "keys": '{"task_id": "x"}\n'}
+    for name, text in cases.items():
+        p = tmp_path / f"{name}.jsonl"
+        p.write_text(text)
+        with pytest.raises(UserError) as e:
+            load_tasks(str(p))
+        assert f"{name}.jsonl:" in str(e.value)
+    out = tmp_path / "never"
+    args = suite(setup, out, "bestofn")
+    args[args.index("--tasks") + 1] = str(tmp_path / "unsafe.jsonl")
+    proc = run_script(*args, check=False)
+    assert proc.returncode == 2 and "unsafe task_id" in proc.stderr and "unsafe.jsonl:1" in proc.stderr
+    assert not out.exists()
