@@ -34,9 +34,11 @@ smoke: $(STAMP)
 	  --micro_bs 16 --grad_accum 1 --lr 3e-3 --warmup 30 --eval_every 100 --eval_batches 10 --ckpt_every 100 \
 	  --log_every 25 --seed $(SEED) --resume auto
 
-# Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT).
+# Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT),
+# and the batched KV-cache sampler against a naive uncached per-task loop.
 bench: $(STAMP)
 	$(PY) scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
+	$(PY) scripts/bench_sampling.py --model configs/model_mhc_tiny.json --tasks 4 --rollouts 8
 
 clean:
 	rm -rf $(SMOKE_ROOT) .pytest_cache build
