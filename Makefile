@@ -33,6 +33,19 @@ smoke: $(STAMP)
 	  --out $(SMOKE_ROOT)/runs/pretrain --model configs/model_mhc_tiny.json --steps 300 --seq_len 128 \
 	  --micro_bs 16 --grad_accum 1 --lr 3e-3 --warmup 30 --eval_every 100 --eval_batches 10 --ckpt_every 100 \
 	  --log_every 25 --seed $(SEED) --resume auto
+	$(PY) paper/scripts/gen_discovery_tasks.py --seed $(SEED) --n_train 2 --n_heldout 2 \
+	  --out_train $(SMOKE_ROOT)/data/discovery/train.jsonl --out_heldout $(SMOKE_ROOT)/data/discovery/heldout.jsonl
+	# C2 at smoke scale: best-of-N, TTT main, the three ablations and the expected objective
+	common=(--tasks "$(SMOKE_ROOT)/data/discovery/heldout.jsonl" --ckpt "$(SMOKE_ROOT)/runs/pretrain/ckpt_latest.pt" \
+	  --tokenizer "$(SMOKE_ROOT)/data/tokenizer/spm2k.model" --seed "$(SEED)" --ttt_steps 4 --rollouts 16 \
+	  --max_new_tokens 24 --tasks_per_batch 10 --save_adapter_every 2 --resume); \
+	$(PY) paper/run_discovery_suite.py "$${common[@]}" --out_root $(SMOKE_ROOT)/runs/suite/base_bestofn_seed$(SEED) --mode bestofn; \
+	for run in "main 1 1 0.1 entropic" "reuse0 0 1 0.1 entropic" "adapt0 1 0 0.1 entropic" "kl0 1 1 0.0 entropic" \
+	           "expected 1 1 0.1 expected"; do \
+	  set -- $$run; \
+	  $(PY) paper/run_discovery_suite.py "$${common[@]}" --out_root $(SMOKE_ROOT)/runs/suite/ttt_$$1_seed$(SEED) --mode ttt \
+	    --reuse $$2 --adaptive_beta $$3 --kl_lambda $$4 --objective $$5; \
+	done
 
 # Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT),
 # and the batched KV-cache sampler against a naive uncached per-task loop.
