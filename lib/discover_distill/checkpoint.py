@@ -114,16 +114,17 @@ def list_step_checkpoints(run_dir: str, prefix: str) -> list[tuple[int, str]]:
     return sorted(found, reverse=True)
 
 
-def find_resume_checkpoint(run_dir: str, latest_name: str, step_prefix: str,
+def find_resume_checkpoint(run_dir: str, latest_name: str | None, step_prefix: str,
                            log: Callable[[str], None] = print) -> tuple[str, dict] | None:
     """The newest checkpoint in run_dir that loads cleanly, or None if there is none at all.
 
-    Tries `latest_name` and every step checkpoint, newest step first; a truncated or corrupt file
-    is reported and skipped. Raises CheckpointError only when files exist but none is valid.
+    Tries `latest_name` (if given) and every step checkpoint, newest step first; a truncated or
+    corrupt file is reported and skipped. Raises CheckpointError only when files exist but none
+    is valid.
     """
     candidates = []
-    latest = os.path.join(run_dir, latest_name)
-    if os.path.isfile(latest):
+    latest = os.path.join(run_dir, latest_name) if latest_name else ""
+    if latest and os.path.isfile(latest):
         candidates.append(latest)
     candidates += [p for _, p in list_step_checkpoints(run_dir, step_prefix)]
     best: tuple[int, str, dict] | None = None

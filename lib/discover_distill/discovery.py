@@ -26,6 +26,9 @@ from .tasks import FAMILIES, SOLVED, TASK_ID_RE, TASK_KEYS, reward_for_task
 from .training import autocast
 
 
+TOP_SOLUTIONS = 8  # distinct best answers kept per task (the SDFT data builder draws from them)
+
+
 @dataclass
 class DiscoveryConfig:
     mode: str = "ttt"                 # bestofn | ttt
@@ -102,11 +105,14 @@ class TaskState:
     flops: float = 0.0
     started: float = field(default_factory=time.time)
     archive: PuctArchive | None = None
+    seen: dict[str, float] = field(default_factory=dict)  # every distinct answer and its reward
 
     def observe(self, step: int, answers: list[str], rewards: list[float]) -> None:
         for a, r in zip(answers, rewards):
             if r > self.best_reward:
                 self.best_reward, self.best_solution = r, a
+            if a and (a not in self.seen or r > self.seen[a]):
+                self.seen[a] = r
         if self.first_step_solved is None and self.best_reward >= SOLVED:
             self.first_step_solved = step
 
@@ -115,7 +121,10 @@ class TaskState:
                 "mode": cfg.mode, "best_reward": max(0.0, self.best_reward), "best_solution": self.best_solution,
                 "solved": self.best_reward >= SOLVED, "samples": self.samples,
                 "generated_tokens": self.generated_tokens, "flops": self.flops,
-                "first_step_solved": self.first_step_solved, "wall_s": time.time() - self.started, **(extra or {})}
+                "first_step_solved": self.first_step_solved, "wall_s": time.time() - self.started,
+                "top_solutions": [{"solution": a, "reward": r} for a, r in
+                                  sorted(self.seen.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SOLUTIONS]],
+                **(extra or {})}
 
 
 def prompt_ids(tok, text: str) -> list[int]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import prompts
+
 
 def token_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
              kl: str = "forward") -> torch.Tensor:
@@ -49,3 +51,36 @@ def skip_mask(mask: torch.Tensor, skip_tokens: int) -> torch.Tensor:
         return mask
     position = mask.long().cumsum(dim=1)
     return mask & (position > skip_tokens)
+
+
+def student_prompt(task_prompt: str) -> str:
+    """What the student sees: the task alone."""
+    return prompts.plain_prompt(task_prompt)
+
+
+def teacher_prompt(task_prompt: str, demonstration: str) -> str:
+    """What the teacher sees: the task with the demonstration in context, in the corpus's format
+    (the paper's pattern: question, an example response, then "answer with a response of your own")."""
+    return prompts.demo_prompt(task_prompt, demonstration)
+
+
+def answer_logits(model, prefix_ids: list[list[int]], answers: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [B, Ta, V] that predict each answer token after its own prefix, and the answer mask.
+
+    Rows are right-padded; position j of row i is the prediction of answers[i][j].
+    """
+    device = next(model.parameters()).device
+    seqs = [p + a for p, a in zip(prefix_ids, answers)]
+    T = max(len(s) for s in seqs)
+    Ta = max(1, max(len(a) for a in answers))
+    idx = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        idx[i, :len(s)] = torch.tensor(s)
+    logits, _ = model(idx.to(device))
+    pos = torch.zeros(len(seqs), Ta, dtype=torch.long)
+    mask = torch.zeros(len(seqs), Ta, dtype=torch.bool)
+    for i, (p, a) in enumerate(zip(prefix_ids, answers)):
+        pos[i, :len(a)] = torch.arange(len(p) - 1, len(p) - 1 + len(a))
+        mask[i, :len(a)] = True
+    rows = torch.arange(len(seqs))[:, None]
+    return logits[rows.to(device), pos.to(device)], mask.to(device)
