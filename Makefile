@@ -1,6 +1,6 @@
 # Discover->Distill. Every target creates .venv on first use (scripts/setup_env.sh).
 #   make test     unit + end-to-end tests (what CI runs)
-#   make smoke    the pipeline at smoke scale on a CPU, under runs/smoke/
+#   make smoke    the pipeline (phases A-E) at smoke scale on a CPU, under runs/smoke/
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -45,6 +45,34 @@ smoke: $(STAMP)
 	  set -- $$run; \
 	  $(PY) paper/run_discovery_suite.py "$${common[@]}" --out_root $(SMOKE_ROOT)/runs/suite/ttt_$$1_seed$(SEED) --mode ttt \
 	    --reuse $$2 --adaptive_beta $$3 --kl_lambda $$4 --objective $$5; \
+	done
+	# D: TTT on the train split, demonstrations with QC, then SDFT and the SFT baseline
+	$(PY) paper/run_discovery_suite.py --tasks "$(SMOKE_ROOT)/data/discovery/train.jsonl" \
+	  --ckpt "$(SMOKE_ROOT)/runs/pretrain/ckpt_latest.pt" --tokenizer "$(SMOKE_ROOT)/data/tokenizer/spm2k.model" \
+	  --out_root "$(SMOKE_ROOT)/runs/suite/ttt_train_seed$(SEED)" --seed "$(SEED)" --mode ttt --ttt_steps 4 \
+	  --rollouts 16 --max_new_tokens 24 --tasks_per_batch 10 --save_adapter_every 2 --resume
+	$(PY) paper/scripts/build_sdft_from_suite.py --suite_root "$(SMOKE_ROOT)/runs/suite/ttt_train_seed$(SEED)" \
+	  --tasks_jsonl "$(SMOKE_ROOT)/data/discovery/train.jsonl" --out_jsonl "$(SMOKE_ROOT)/data/sdft/from_ttt_train.jsonl" \
+	  --min_reward 0.9
+	for method in sdft sft; do \
+	  $(PY) scripts/sdft.py --ckpt "$(SMOKE_ROOT)/runs/pretrain/ckpt_latest.pt" \
+	    --tokenizer "$(SMOKE_ROOT)/data/tokenizer/spm2k.model" --data "$(SMOKE_ROOT)/data/sdft/from_ttt_train.jsonl" \
+	    --out "$(SMOKE_ROOT)/runs/$${method}_smoke" --steps 20 --gate_every 10 --batch_size 8 --lr 1e-4 \
+	    --gate_val_bin "$(SMOKE_ROOT)/data/packed/val.bin" --gate_val_seq_len 128 --gate_val_bs 8 --gate_batches 5 \
+	    --max_new_tokens 24 --method "$$method" --seed "$(SEED)" --resume auto; \
+	done
+	# E: held-out best-of-N with each consolidated checkpoint, and retention
+	for method in sdft sft; do \
+	  $(PY) paper/run_discovery_suite.py --tasks "$(SMOKE_ROOT)/data/discovery/heldout.jsonl" \
+	    --ckpt "$(SMOKE_ROOT)/runs/$${method}_smoke/sdft_latest.pt" --tokenizer "$(SMOKE_ROOT)/data/tokenizer/spm2k.model" \
+	    --out_root "$(SMOKE_ROOT)/runs/suite/$${method}_bestofn_seed$(SEED)" --seed "$(SEED)" --mode bestofn \
+	    --ttt_steps 4 --rollouts 16 --max_new_tokens 24 --tasks_per_batch 10 --resume; \
+	  $(PY) paper/scripts/compute_retention_ppl.py --base_ckpt "$(SMOKE_ROOT)/runs/pretrain/ckpt_latest.pt" \
+	    --base_cfg "$(SMOKE_ROOT)/runs/pretrain/model_config.json" \
+	    --updated_ckpt "$(SMOKE_ROOT)/runs/$${method}_smoke/sdft_latest.pt" \
+	    --updated_cfg "$(SMOKE_ROOT)/runs/$${method}_smoke/model_config.json" \
+	    --val_bin "$(SMOKE_ROOT)/data/packed/val.bin" --seq_len 128 --batch_size 8 --max_batches 20 --device cpu \
+	    --out "$(SMOKE_ROOT)/runs/suite/retention_ppl_$${method}.json"; \
 	done
 
 # Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT),
