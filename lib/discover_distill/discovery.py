@@ -159,6 +159,7 @@ def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: 
     n_params = model.num_params()
     ids = [prompt_ids(tok, prompts.plain_prompt(t["prompt"])) for t in tasks]
     rounds = math.ceil(budget / cfg.rollouts)
+    curves: list[list[dict]] = [[] for _ in tasks]  # best-so-far after each round (for the sample curves)
     for r in range(rounds):
         n = min(cfg.rollouts, budget - r * cfg.rollouts)
         s = generate(model, ids, [n] * len(tasks), max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id,
@@ -173,7 +174,8 @@ def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: 
             st.samples += len(rows)
             st.generated_tokens += int(sum(gen_per_row[i] for i in rows))
             st.flops += 2 * n_params * (len(ids[k]) + sum(gen_per_row[i] for i in rows))
-    return [st.result(cfg, {"budget": budget}) for st in states]
+            curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
+    return [st.result(cfg, {"budget": budget, "best_curve": curves[k]}) for k, st in enumerate(states)]
 
 
 # --- TTT -------------------------------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""Phase F figures from hand-made run directories; missing runs are skipped, never a crash."""
+import json
+import os
+
+import pytest
+
+from conftest import run_script
+
+pytestmark = pytest.mark.slow
+
+
+def write_run(root, name, ttt):
+    d = root / name
+    rows = []
+    for i, fam in enumerate(["sort", "golomb", "sort"]):
+        tid = f"{fam}-heldout-{i}"
+        rows.append({"task_id": tid, "family": fam, "best_reward": 0.3 * i, "solved": i == 2, "samples": 8})
+        os.makedirs(d / tid)
+        if ttt:
+            with open(d / tid / "metrics.jsonl", "w") as f:
+                for s in (1, 2):
+                    f.write(json.dumps({"step": s, "samples": 4 * s, "best_so_far": 0.1 * s * i, "beta": 2.0 + s,
+                                        "kl_to_base": 0.01 * s}) + "\n")
+        else:
+            json.dump({"best_curve": [{"samples": 4, "best_so_far": 0.1}, {"samples": 8, "best_so_far": 0.2}]},
+                      open(d / tid / "result.json", "w"))
+    (d / "summary.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_plots(tmp_path):
+    runs = tmp_path / "suite"
+    write_run(runs, "base_bestofn_seed0", ttt=False)
+    write_run(runs, "ttt_main_seed0", ttt=True)
+    json.dump({"delta_ppl": 0.4, "delta_ppl_ci95": [0.1, 0.7]}, open(runs / "retention_ppl_sdft.json", "w"))
+    figs = tmp_path / "figs"
+    out = run_script("paper/plot_results.py", "--runs_dir", str(runs), "--fig_dir", str(figs)).stdout
+    assert "ttt_reuse0" in out and "skipped" in out
+    for name in ("solve_rate", "per_family", "best_so_far", "beta_kl", "retention"):
+        assert (figs / f"{name}.png").stat().st_size > 1000 and (figs / f"{name}.pdf").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "skipped" in run_script("paper/plot_results.py", "--runs_dir", str(empty), "--fig_dir", str(figs)).stdout
+    run_script("paper/plot_pipeline_diagram.py", "--fig_dir", str(figs))
+    assert (figs / "pipeline.png").exists() and (figs / "pipeline.pdf").exists()
