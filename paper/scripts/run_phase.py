@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Run the runbook's phases in order, skipping work that is already complete (runbook, "Unified
+orchestration").
+
+    python paper/scripts/run_phase.py --from-phase A --to-phase F --include-expected-ablation
+    python paper/scripts/run_phase.py --from-phase C --to-phase F --profile smoke --seeds 0
+
+Each command is printed before it runs, with its output also saved to <runs_dir>/logs/. A step
+whose artifacts are complete (artifacts.py) is skipped; an unfinished one gets its resume flag.
+On failure the orchestrator stops and names the command and its log. --profile paper uses the
+runbook's exact arguments (configs/profiles/paper.json); smoke is the tiny CPU version.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from discover_distill.artifacts import check_artifacts
+from discover_distill.cli import UserError, run
+
+PHASES = "ABCDEF"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclass
+class Step:
+    phase: str
+    name: str
+    argv: list[str]
+    done: bool = False          # artifacts complete: skip
+    resume: list[str] = field(default_factory=list)  # flags added when partial output exists
+    partial: bool = False
+
+
+def task_ids(path: str) -> list[str] | None:
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return [json.loads(l)["task_id"] for l in f if l.strip()]
+
+
+def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
+    py = sys.executable
+    D, R = profile["data_dir"], profile["runs_dir"]
+    tok = profile["tokenizer"]
+    tok_model = f"{D}/tokenizer/{tok['name']}.model"
+    raw = {s: f"{D}/raw/{s}.txt" for s in ("train", "val")}
+    packed = {s: f"{D}/packed/{s}.bin" for s in ("train", "val")}
+    tasks = {s: f"{D}/discovery/{s}.jsonl" for s in ("train", "heldout")}
+    pre = profile["pretrain"]
+    pre_dir = f"{R}/{pre['run']}"
+    ckpt = f"{pre_dir}/ckpt_latest.pt"
+    sd = profile["sdft"]
+    suite = profile["suite"]
+    steps: list[Step] = []
+
+    def exists(*paths):
+        return all(os.path.exists(p) for p in paths)
+
+    c = profile["corpus"]
+    steps.append(Step("A", "corpus", [py, "paper/scripts/gen_synthetic_corpus.py", "--seed", str(c["seed"]),
+                                      "--train_lines", str(c["train_lines"]), "--val_lines", str(c["val_lines"]),
+                                      "--train_out", raw["train"], "--val_out", raw["val"]],
+                      done=exists(raw["train"], raw["val"])))
+    steps.append(Step("A", "tokenizer", [py, "scripts/train_tokenizer.py", "--input", raw["train"], "--model_prefix",
+                                         tok_model[:-len(".model")], "--vocab_size", str(tok["vocab_size"]),
+                                         "--model_type", tok["model_type"]],
+                      done=exists(tok_model, tok_model[:-len(".model")] + ".json")))
+    for s in ("train", "val"):
+        steps.append(Step("A", f"pack_{s}", [py, "scripts/prepare_data.py", "--tokenizer", tok_model, "--input", raw[s],
+                                             "--output", packed[s], "--append_eos", "1"],
+                          done=exists(packed[s], packed[s][:-len(".bin")] + ".json")))
+    steps.append(Step("B", "pretrain", [py, "scripts/pretrain.py", "--train_bin", packed["train"], "--val_bin",
+                                        packed["val"], "--out", pre_dir, "--model", pre["model"], "--steps",
+                                        str(pre["steps"]), "--seq_len", str(pre["seq_len"]), "--micro_bs",
+                                        str(pre["micro_bs"]), "--grad_accum", str(pre["grad_accum"]), *pre["extra"]],
+                      done=check_artifacts(pre_dir, "pretrain", steps=pre["steps"])["complete"],
+                      resume=["--resume", "auto"], partial=exists(f"{pre_dir}/ckpt_latest.pt")))
+    t = profile["tasks"]
+    steps.append(Step("C", "tasks", [py, "paper/scripts/gen_discovery_tasks.py", "--seed", str(t["seed"]),
+                                     "--out_train", tasks["train"], "--out_heldout", tasks["heldout"], *t["extra"]],
+                      done=exists(tasks["train"], tasks["heldout"])))
+    heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
+
+    def suite_step(phase, name, task_file, ids, ckpt_path, seed, mode, extra):
+        out = f"{R}/suite/{name}"
+        argv = [py, "paper/run_discovery_suite.py", "--tasks", task_file, "--ckpt", ckpt_path, "--tokenizer", tok_model,
+                "--out_root", out, "--seed", str(seed), "--mode", mode, "--ttt_steps", str(suite["ttt_steps"]),
+                "--rollouts", str(suite["rollouts"]), "--max_new_tokens", str(suite["max_new_tokens"]), *extra,
+                *suite["extra"]]
+        kind = "suite_ttt" if mode == "ttt" else "suite_bestofn"
+        done = ids is not None and check_artifacts(out, kind, task_ids=ids)["complete"]
+        return Step(phase, name, argv, done=done, resume=["--resume"], partial=os.path.isdir(out) and
+                    any(os.path.exists(os.path.join(out, i, "result.json")) for i in (ids or [])))
+
+    main_flags = ["--objective", "entropic", "--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.1"]
+    for seed in seeds:
+        steps.append(suite_step("C", f"base_bestofn_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "bestofn", []))
+        steps.append(suite_step("C", f"ttt_main_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt", main_flags))
+    ablations = [("ttt_reuse0_seed0", ["--reuse", "0", "--adaptive_beta", "1", "--kl_lambda", "0.1"]),
+                 ("ttt_adapt0_seed0", ["--reuse", "1", "--adaptive_beta", "0", "--kl_lambda", "0.1"]),
+                 ("ttt_kl0_seed0", ["--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.0"])]
+    if 0 not in seeds:  # the runbook's ablations are single-seed (seed 0) runs
+        ablations = []
+    elif expected:
+        ablations.append(("ttt_expected_seed0", ["--objective", "expected", "--reuse", "1", "--adaptive_beta", "1",
+                                                 "--kl_lambda", "0.1"]))
+    for name, flags in ablations:
+        steps.append(suite_step("C", name, tasks["heldout"], heldout_ids, ckpt, 0, "ttt", flags))
+    steps.append(suite_step("D", "ttt_train_seed0", tasks["train"], train_ids, ckpt, 0, "ttt", main_flags))
+    demos = f"{D}/sdft/from_ttt_train.jsonl"
+    steps.append(Step("D", "build_sdft", [py, "paper/scripts/build_sdft_from_suite.py", "--suite_root",
+                                          f"{R}/suite/ttt_train_seed0", "--tasks_jsonl", tasks["train"], "--out_jsonl",
+                                          demos, "--min_reward", str(sd["min_reward"]), *sd["build_extra"]],
+                      done=exists(demos)))
+    for method in sd["methods"]:
+        out = f"{R}/{method}_from_ttt_steps{sd['steps']}"
+        steps.append(Step("D", f"{method}_train", [py, "scripts/sdft.py", "--ckpt", ckpt, "--tokenizer", tok_model,
+                                                   "--data", demos, "--out", out, "--steps", str(sd["steps"]),
+                                                   "--gate_val_bin", packed["val"], "--gate_val_seq_len",
+                                                   str(sd["gate_val_seq_len"]), "--gate_val_bs", str(sd["gate_val_bs"]),
+                                                   "--method", method, *sd["extra"]],
+                          done=check_artifacts(out, "sdft", steps=sd["steps"])["complete"],
+                          resume=["--resume", "auto"], partial=os.path.isdir(os.path.join(out, "_run_tracker"))))
+        for seed in seeds:
+            steps.append(suite_step("E", f"{method}{sd['steps']}_bestofn_seed{seed}", tasks["heldout"], heldout_ids,
+                                    f"{out}/sdft_latest.pt", seed, "bestofn", []))
+        ret = profile["retention"]
+        ret_out = f"{R}/suite/retention_ppl.json" if method == "sdft" else f"{R}/suite/retention_ppl_{method}.json"
+        steps.append(Step("E", f"retention_{method}", [py, "paper/scripts/compute_retention_ppl.py", "--base_ckpt", ckpt,
+                                                       "--base_cfg", f"{pre_dir}/model_config.json", "--updated_ckpt",
+                                                       f"{out}/sdft_latest.pt", "--updated_cfg",
+                                                       f"{out}/model_config.json", "--val_bin", packed["val"],
+                                                       "--seq_len", str(ret["seq_len"]), "--batch_size",
+                                                       str(ret["batch_size"]), "--max_batches", str(ret["max_batches"]),
+                                                       "--device", ret["device"], "--out", ret_out],
+                          done=exists(ret_out)))
+    fig_dir = "paper/figs" if R == "runs" else f"{R}/figs"
+    steps.append(Step("F", "pipeline_figure", [py, "paper/plot_pipeline_diagram.py", "--fig_dir", fig_dir]))
+    steps.append(Step("F", "result_figures", [py, "paper/plot_results.py", "--runs_dir", f"{R}/suite", "--fig_dir",
+                                              fig_dir]))
+    return steps
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="Run runbook phases A-F with checkpoint-aware resume.")
+    p.add_argument("--from-phase", dest="from_phase", default="A", choices=list(PHASES), help="first phase")
+    p.add_argument("--to-phase", dest="to_phase", default="F", choices=list(PHASES), help="last phase")
+    p.add_argument("--include-expected-ablation", dest="expected", action="store_true",
+                   help="also run the expected-reward objective ablation")
+    p.add_argument("--profile", default="paper", help="paper | smoke, or a path to a profile JSON")
+    p.add_argument("--seeds", default="", help="comma-separated seeds (default: the profile's)")
+    p.add_argument("--dry_run", action="store_true", help="print the commands (and what is skipped); run nothing")
+    args = p.parse_args()
+    path = args.profile if args.profile.endswith(".json") else os.path.join(ROOT, "configs", "profiles",
+                                                                              f"{args.profile}.json")
+    if not os.path.isfile(path):
+        raise UserError(f"--profile: {path} not found (paper, smoke, or a JSON file)")
+    with open(path) as f:
+        profile = json.load(f)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else profile["seeds"]
+    except ValueError:
+        raise UserError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+    lo, hi = PHASES.index(args.from_phase), PHASES.index(args.to_phase)
+    if lo > hi:
+        raise UserError(f"--from-phase {args.from_phase} comes after --to-phase {args.to_phase}")
+    os.chdir(ROOT)
+    log_dir = os.path.join(profile["runs_dir"], "logs")
+    for phase in PHASES[lo:hi + 1]:
+        # plan again before each phase: later phases' completeness depends on what earlier ones wrote
+        for step in [s for s in plan(profile, seeds, args.expected) if s.phase == phase]:
+            argv = step.argv + (step.resume if step.partial and not step.done else [])
+            shown = " ".join(shlex.quote(a) for a in argv)
+            if step.done:
+                print(f"[{phase}] skip {step.name} (complete)", flush=True)
+                continue
+            print(f"[{phase}] {step.name}: {shown}", flush=True)
+            if args.dry_run:
+                continue
+            os.makedirs(log_dir, exist_ok=True)
+            log_path = os.path.join(log_dir, f"{step.name}.log")
+            with open(log_path, "a") as log:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                try:
+                    for line in proc.stdout:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                        log.write(line)
+                    rc = proc.wait()
+                except KeyboardInterrupt:  # the child got the same Ctrl+C and is pausing: wait for it
+                    rc = proc.wait()
+            if rc == 75:
+                print(f"paused in {step.name}; rerun the same run_phase.py command to resume", flush=True)
+                return 75
+            if rc != 0:
+                raise UserError(f"phase {phase} step {step.name} failed (exit {rc}): {shown} -- log: {log_path}")
+    print(f"phases {args.from_phase}-{args.to_phase} done ({args.profile})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,48 @@
+"""run_phase.py: planning, skip-if-complete, and a failing step named with its log."""
+import json
+
+import pytest
+
+from conftest import ROOT, run_script
+
+pytestmark = pytest.mark.slow
+
+
+def profile(tmp_path, model):
+    smoke = json.load(open(f"{ROOT}/configs/profiles/smoke.json"))
+    smoke.update(data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"), seeds=[0])
+    smoke["corpus"].update(train_lines=400, val_lines=100)
+    smoke["tokenizer"].update(vocab_size=512)
+    smoke["pretrain"]["model"] = model
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(smoke))
+    return str(path)
+
+
+def test_dry_run_lists_every_phase_in_order(tmp_path):
+    out = run_script("paper/scripts/run_phase.py", "--profile", profile(tmp_path, "configs/model_mhc_tiny.json"),
+                     "--dry_run", "--include-expected-ablation").stdout
+    phases = [l[1] for l in out.splitlines() if l.startswith("[")]
+    assert phases == sorted(phases) and set(phases) == set("ABCDEF")
+    for name in ("ttt_main_seed0", "ttt_reuse0_seed0", "ttt_adapt0_seed0", "ttt_kl0_seed0", "ttt_expected_seed0",
+                 "ttt_train_seed0", "sdft_train", "sft_train", "retention_sdft", "result_figures"):
+        assert name in out
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+    no_expected = run_script("paper/scripts/run_phase.py", "--profile", profile(tmp_path, "x.json"), "--dry_run").stdout
+    assert "ttt_expected_seed0" not in no_expected
+
+
+def test_failure_names_command_and_log_then_skips_completed_work(tmp_path):
+    prof = profile(tmp_path, str(tmp_path / "missing_model.json"))
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B",
+                      check=False)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()[-1]
+    assert "step pretrain failed" in err and "scripts/pretrain.py" in err and "logs/pretrain.log" in err
+    assert "--model" in (tmp_path / "runs" / "logs" / "pretrain.log").read_text()
+    again = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B",
+                       "--dry_run").stdout
+    assert again.count("skip") == 4 and "[B] pretrain:" in again
+    bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "D", "--to-phase", "B",
+                     check=False)
+    assert bad.returncode == 2 and "comes after" in bad.stderr
