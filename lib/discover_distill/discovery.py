@@ -249,7 +249,8 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torc
                 seq_adv[rows] = expected_advantages(rg)
             else:
                 beta = adaptive_beta(rg) if cfg.adaptive_beta else cfg.beta
-                betas[groups[g][0]].append(beta)
+                if float(rg.max() - rg.min()) > 0:  # constant groups carry no signal: keep them out of the trace
+                    betas[groups[g][0]].append(beta)
                 seq_adv[rows] = entropic_advantages(rg, beta)
         # 4. one Adam step on every task's LoRA
         comp = [[t for t, m in zip(s.tokens[i].tolist(), s.mask[i].tolist()) if m] for i in range(len(rewards))]
