@@ -36,6 +36,8 @@ def load_runs(runs_dir: str) -> dict[str, list[dict]]:
     runs = {}
     for path in sorted(glob.glob(os.path.join(glob.escape(runs_dir), "*", "summary.jsonl"))):
         name = os.path.basename(os.path.dirname(path))
+        if name.startswith("ttt_train"):  # the train split feeds distillation; held-out figures only
+            continue
         with open(path) as f:
             rows = [json.loads(l) for l in f if l.strip()]
         if rows:

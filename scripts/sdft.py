@@ -180,7 +180,8 @@ def main() -> int:
 
     if resume is None:
         save(0, promote=True)  # the base itself passes the gate: sdft_latest.pt exists from the start
-    say(f"{args.method} on {len(records)} demonstrations | teacher {args.teacher} | base val ppl "
+    say(f"{args.method} on {len(records)} demonstrations" + (f" | teacher {args.teacher}" if args.method == "sdft" else "")
+        + f" | base val ppl "
         f"{report['base_ppl']:.3f} (gate limit {limit:.3f}) | train-task reward {report['train_reward_before']:.3f}")
     t0 = time.time()
     for step in range(start, args.steps):
@@ -216,7 +217,8 @@ def main() -> int:
         if teacher is not None and args.teacher == "ema":
             S.ema_update(teacher, model, args.ema_alpha)
         done = step + 1
-        row = {"step": done, "loss": float(loss), "grad_norm": grad_norm, "answer_tokens": int(mask.sum()),
+        loss_value = loss.item()
+        row = {"step": done, "loss": loss_value, "grad_norm": grad_norm, "answer_tokens": int(mask.sum()),
                "elapsed_s": time.time() - t0}
         if done % args.gate_every == 0 or done == args.steps:
             ppl = gate_ppl(model)
@@ -226,7 +228,7 @@ def main() -> int:
                 report["promoted_step"] = done
             row.update(gate_ppl=ppl, gate_passed=passed)
             save(done, promote=passed)
-            say(f"step {done}/{args.steps} | loss {float(loss):.4f} | gate ppl {ppl:.3f} "
+            say(f"step {done}/{args.steps} | loss {loss_value:.4f} | gate ppl {ppl:.3f} "
                 f"{'passed' if passed else 'REFUSED (not promoted)'} | eta "
                 f"{format_duration((args.steps - done) * (time.time() - t0) / max(1, done - start))}")
         ck.append_jsonl(metrics_path, row)
