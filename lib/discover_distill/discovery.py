@@ -263,11 +263,10 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torc
             rows_adapter = torch.tensor([owners[i] for i in keep], device=s.tokens.device)
             model.train()
             logp, mask = completion_logprobs(model, seqs, plens, clens, rows_adapter, dtype)
-            if cfg.kl_lambda:
-                with torch.no_grad(), lora_disabled(model):
-                    logp_base, _ = completion_logprobs(model, seqs, plens, clens, None, dtype)
-            else:
-                logp_base = logp.detach()
+            # base log-probs: the KL shaping needs them, and the KL-to-base metric is reported for
+            # every variant (kl_lambda = 0 included; that forward is not charged to its FLOPs)
+            with torch.no_grad(), lora_disabled(model):
+                logp_base, _ = completion_logprobs(model, seqs, plens, clens, None, dtype)
             adv = seq_adv[keep].to(logp.device, torch.float32)
             tok_adv = torch.zeros_like(logp)
             for k in range(K):  # the KL baseline mean(d) is per task: tasks must not shape each other
