@@ -95,3 +95,37 @@ def test_bad_task_files_are_one_line_errors(setup, tmp_path):
     proc = run_script(*args, check=False)
     assert proc.returncode == 2 and "unsafe task_id" in proc.stderr and "unsafe.jsonl:1" in proc.stderr
     assert not out.exists()
+
+
+def test_shards_cover_the_task_list(setup, tmp_path):
+    out = tmp_path / "sharded"
+    for i in range(2):
+        run_script(*suite(setup, out, "bestofn", "--shard", f"{i}/2", "--resume"))
+    rows = [json.loads(l) for l in open(out / "summary.jsonl")]
+    assert [r["task_id"] for r in rows] == setup["ids"]
+    bad = run_script(*suite(setup, tmp_path / "x", "bestofn", "--shard", "2/2"), check=False)
+    assert bad.returncode == 2 and "--shard" in bad.stderr
+
+
+def test_sigint_pauses_between_batches_and_resume_keeps_finished_tasks(setup, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    out = tmp_path / "paused"
+    args = suite(setup, out, "ttt")
+    args[args.index("--tasks_per_batch") + 1] = "1"
+    p = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith("tasks 1/3"):
+            p.send_signal(signal.SIGINT)
+            break
+    stdout, err = p.communicate(timeout=300)
+    assert p.returncode == 75, err[-2000:]
+    done = [t for t in setup["ids"] if (out / t / "result.json").exists()]
+    assert 1 <= len(done) < 3
+    before = {t: (out / t / "result.json").read_bytes() for t in done}
+    run_script(*args, "--resume")
+    assert all((out / t / "result.json").read_bytes() == b for t, b in before.items())
+    assert all((out / t / "result.json").exists() for t in setup["ids"])
