@@ -8,78 +8,24 @@ with `torch.load(weights_only=True)`: a pickle that wants to run code is refused
 from __future__ import annotations
 
 import glob
-import json
 import os
 import random
 import re
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from .cli import UserError
+from .fileio import append_jsonl, atomic_write, atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
 
 
 class CheckpointError(UserError):
     """A checkpoint that is missing, truncated, corrupt or unsafe to load."""
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call `write(f)` on a temp file beside `path`, fsync it, then rename it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + ".", dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results should be as readable as any file
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text), mode="w")
-
-
-def atomic_write_json(path: str, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
 def atomic_torch_save(obj: Any, path: str) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def append_jsonl(path: str, row: dict) -> None:
-    """Append one JSON row and flush it to disk (jsonl logs are append-only, never rewritten)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
