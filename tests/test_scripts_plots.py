@@ -42,3 +42,17 @@ def test_plots(tmp_path):
     assert "skipped" in run_script("paper/plot_results.py", "--runs_dir", str(empty), "--fig_dir", str(figs)).stdout
     run_script("paper/plot_pipeline_diagram.py", "--fig_dir", str(figs))
     assert (figs / "pipeline.png").exists() and (figs / "pipeline.pdf").exists()
+
+
+def test_fill_tables(tmp_path):
+    runs = tmp_path / "suite"
+    write_run(runs, "base_bestofn_seed0", ttt=False)
+    write_run(runs, "ttt_main_seed0", ttt=True)
+    json.dump({"base_ppl": 10.0, "updated_ppl": 10.4, "delta_ppl": 0.4, "rel_delta_ppl": 0.04,
+               "delta_ppl_ci95": [0.1, 0.7]}, open(runs / "retention_ppl.json", "w"))
+    reg, tex = tmp_path / "reg.md", tmp_path / "tex"
+    run_script("paper/scripts/fill_tables.py", "--runs_dir", str(runs), "--registry", str(reg), "--latex_dir", str(tex))
+    text = reg.read_text()
+    assert "TTT main vs best-of-N (seed 0)" in text and "guardrails" in text and "+4.00%" in text
+    assert "base\\_bestofn\\_seed0 & 3" in (tex / "main_results.tex").read_text()
+    assert "\\midrule" in (tex / "paired.tex").read_text()

@@ -144,6 +144,10 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     steps.append(Step("F", "pipeline_figure", [py, "paper/plot_pipeline_diagram.py", "--fig_dir", fig_dir]))
     steps.append(Step("F", "result_figures", [py, "paper/plot_results.py", "--runs_dir", f"{R}/suite", "--fig_dir",
                                               fig_dir]))
+    paper_dir = "paper" if R == "runs" else R  # the smoke profile never overwrites the paper's tables
+    steps.append(Step("F", "tables", [py, "paper/scripts/fill_tables.py", "--runs_dir", f"{R}/suite", "--registry",
+                                      f"{paper_dir}/04_results_registry.md", "--latex_dir",
+                                      f"{paper_dir}/latex/tables" if R == "runs" else f"{R}/latex_tables"]))
     return steps
 
 
