@@ -191,14 +191,21 @@ def main() -> int:
             log_path = os.path.join(log_dir, f"{step.name}.log")
             with open(log_path, "a") as log:
                 proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                try:
+
+                def forward() -> None:
                     for line in proc.stdout:
                         sys.stdout.write(line)
                         sys.stdout.flush()
                         log.write(line)
-                    rc = proc.wait()
-                except KeyboardInterrupt:  # the child got the same Ctrl+C and is pausing: wait for it
-                    rc = proc.wait()
+
+                try:
+                    forward()
+                except KeyboardInterrupt:  # the child got the same Ctrl+C and is pausing: show how it ends
+                    try:
+                        forward()
+                    except KeyboardInterrupt:  # a second Ctrl+C: the child exits at once too
+                        pass
+                rc = proc.wait()
             if rc == 75:
                 print(f"paused in {step.name}; rerun the same run_phase.py command to resume", flush=True)
                 return 75
