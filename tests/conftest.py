@@ -45,3 +45,22 @@ def tiny_data(tmp_path_factory):
         run_script("scripts/prepare_data.py", "--tokenizer", str(d / "tok.model"), "--input", str(d / f"{split}.txt"),
                    "--output", str(d / f"{split}.bin"), "--append_eos", "1")
     return {"train_bin": str(d / "train.bin"), "val_bin": str(d / "val.bin"), "tokenizer": str(d / "tok.model")}
+
+
+def make_tiny_checkpoint(path, seed=0, max_seq_len=128):
+    """A randomly initialised micro model (vocab 320, matching `tiny_data`) saved as a checkpoint
+    the scripts load like a pretrain one; its config is written beside it as <path minus .pt>.json."""
+    import dataclasses
+
+    import torch
+
+    from discover_distill.checkpoint import atomic_torch_save
+    from discover_distill.config import load_model_config, save_model_config
+    from discover_distill.model import GPT
+
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=320, d_model=32, n_layers=2, n_heads=2,
+                              d_ff=64, max_seq_len=max_seq_len)
+    atomic_torch_save({"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0}, str(path))
+    save_model_config(cfg, str(path)[:-3] + ".json")
+    return str(path)

@@ -1,24 +1,15 @@
-import dataclasses
 import json
 
 import pytest
 import torch
 
-from conftest import TINY_MODEL, run_script
-from discover_distill.checkpoint import atomic_torch_save
-from discover_distill.config import load_model_config, save_model_config
-from discover_distill.model import GPT
+from conftest import make_tiny_checkpoint, run_script
 
 pytestmark = pytest.mark.slow
 
 
 def make_ckpt(d, name, seed):
-    torch.manual_seed(seed)
-    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=320, d_model=32, n_layers=2, n_heads=2,
-                              d_ff=64, max_seq_len=64)
-    atomic_torch_save({"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict()}, str(d / f"{name}.pt"))
-    save_model_config(cfg, str(d / f"{name}.json"))
-    return str(d / f"{name}.pt"), str(d / f"{name}.json")
+    return make_tiny_checkpoint(d / f"{name}.pt", seed=seed, max_seq_len=64), str(d / f"{name}.json")
 
 
 def test_retention_report(tiny_data, tmp_path):

@@ -1,5 +1,4 @@
 """scripts/sdft.py and build_sdft_from_suite.py end to end on a tiny model."""
-import dataclasses
 import json
 import os
 import pickle
@@ -8,10 +7,8 @@ import random
 import pytest
 import torch
 
-from conftest import TINY_MODEL, run_script
-from discover_distill.checkpoint import atomic_torch_save
-from discover_distill.config import load_model_config
-from discover_distill.model import GPT, load_model
+from conftest import make_tiny_checkpoint, run_script
+from discover_distill.model import load_model
 from discover_distill.sdft import student_prompt, teacher_prompt
 from discover_distill.tasks import FAMILIES, make_task
 
@@ -21,10 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def setup(tiny_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("sdft")
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=320, d_model=32, n_layers=2, n_heads=2,
-                              d_ff=64, max_seq_len=128)
-    atomic_torch_save({"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0}, str(d / "base.pt"))
+    make_tiny_checkpoint(d / "base.pt", max_seq_len=128)
     rng = random.Random(0)
     records = []
     for f in ("sort", "strings"):

@@ -49,10 +49,14 @@ def test_watch_exits_cleanly_on_ctrl_c(tmp_path):
     make_runs(str(tmp_path))
     p = subprocess.Popen([sys.executable, "paper/scripts/run_status.py", "--root", str(tmp_path), "--watch", "0.2"],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    seen = 0
+    for line in p.stdout:  # wait until the watch loop is running (start-up time varies with load)
+        seen += "refresh" in line
+        if seen == 2:
+            break
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=20)
-    assert p.returncode == 0 and "Traceback" not in err and out.count("refresh") >= 2
+    assert p.returncode == 0 and "Traceback" not in err and seen == 2
 
 
 def test_artifact_tracker_exit_codes(tmp_path):

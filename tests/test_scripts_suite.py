@@ -1,17 +1,14 @@
 """paper/run_discovery_suite.py end to end on a tiny model: artifacts, resume, bad task files."""
-import dataclasses
 import json
 import os
+import random
 
 import pytest
 import torch
 
-from conftest import TINY_MODEL, run_script
-from discover_distill.checkpoint import atomic_torch_save
+from conftest import make_tiny_checkpoint, run_script
 from discover_distill.cli import UserError
-from discover_distill.config import load_model_config
 from discover_distill.discovery import load_tasks
-from discover_distill.model import GPT
 from discover_distill.tasks import make_task
 
 pytestmark = pytest.mark.slow
@@ -20,11 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def setup(tiny_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("suite")
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=320, d_model=32, n_layers=2, n_heads=2,
-                              d_ff=64, max_seq_len=256)
-    atomic_torch_save({"model": GPT(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0}, str(d / "ckpt.pt"))
-    import random
+    make_tiny_checkpoint(d / "ckpt.pt", max_seq_len=256)
     rng = random.Random(0)
     tasks = [make_task(f, rng, 1, "heldout") for f in ("sort", "strings", "golomb")]
     (d / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))

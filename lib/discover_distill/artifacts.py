@@ -8,7 +8,7 @@ from __future__ import annotations
 import glob
 import os
 
-from .checkpoint import step_checkpoint_name
+from .fileio import step_checkpoint_name  # torch-free: status tools start fast
 
 RUN_KINDS = ("data", "pretrain", "suite_bestofn", "suite_ttt", "sdft", "retention")
 

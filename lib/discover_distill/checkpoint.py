@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .cli import UserError
-from .fileio import append_jsonl, atomic_write, atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
+from .fileio import (append_jsonl, atomic_write, atomic_write_json, atomic_write_text,  # noqa: F401 (re-exported)
+                     step_checkpoint_name)
 
 
 class CheckpointError(UserError):
@@ -43,11 +44,6 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
 
 
 _STEP_RE = re.compile(r"_(\d{7})\.pt$")
-
-
-def step_checkpoint_name(prefix: str, step: int) -> str:
-    """`ckpt_step_0005000.pt` style names: 7-digit zero-padded step, as the runbook lists them."""
-    return f"{prefix}_{step:07d}.pt"
 
 
 def list_step_checkpoints(run_dir: str, prefix: str) -> list[tuple[int, str]]:

@@ -6,6 +6,7 @@ code 2, so a researcher never has to read a traceback to learn which file or fla
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -31,3 +32,22 @@ def run(main: Callable[[], int | None]) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)
+
+
+_stdout_closed = False
+
+
+def say(msg: str) -> None:
+    """Print a progress line. If stdout's reader is gone (e.g. `| tee` killed by the same Ctrl+C
+    that asked us to pause), keep running silently instead of crashing mid-checkpoint."""
+    global _stdout_closed
+    if _stdout_closed:
+        return
+    try:
+        print(msg, flush=True)
+    except (BrokenPipeError, OSError):
+        _stdout_closed = True
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass

@@ -61,3 +61,8 @@ def append_jsonl(path: str, row: dict) -> None:
         f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def step_checkpoint_name(prefix: str, step: int) -> str:
+    """`ckpt_step_0005000.pt` style names: 7-digit zero-padded step, as the runbook lists them."""
+    return f"{prefix}_{step:07d}.pt"

@@ -26,8 +26,8 @@ import time
 from typing import Any
 
 from . import artifacts as _artifacts
-from .checkpoint import append_jsonl, atomic_write_json
-from .training import say
+from .cli import say
+from .fileio import append_jsonl, atomic_write_json
 
 EXIT_PAUSED = 75   # EX_TEMPFAIL: "try again later" -- paused, resumable
 EXIT_FORCED = 130  # second Ctrl+C: stopped at once

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import sys
 
 import torch
 
-from .cli import UserError
+from .cli import UserError, say  # noqa: F401 (say re-exported for the training scripts)
 
 # Dense bf16 peak FLOP/s (no sparsity), used for MFU. Matched by substring of the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12,
@@ -77,25 +75,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-_stdout_closed = False
-
-
-def say(msg: str) -> None:
-    """Print a progress line. If stdout's reader is gone (e.g. `| tee` killed by the same Ctrl+C
-    that asked us to pause), keep running silently instead of crashing mid-checkpoint."""
-    global _stdout_closed
-    if _stdout_closed:
-        return
-    try:
-        print(msg, flush=True)
-    except (BrokenPipeError, OSError):
-        _stdout_closed = True
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
 
 
 def format_rate(tokens_per_s: float) -> str:
