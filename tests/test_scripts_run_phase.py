@@ -1,5 +1,6 @@
 """run_phase.py: planning, skip-if-complete, and a failing step named with its log."""
 import json
+import os
 
 import pytest
 
@@ -46,3 +47,28 @@ def test_failure_names_command_and_log_then_skips_completed_work(tmp_path):
     bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "D", "--to-phase", "B",
                      check=False)
     assert bad.returncode == 2 and "comes after" in bad.stderr
+
+
+def test_ctrl_c_pauses_the_running_step_and_rerun_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    prof = profile(tmp_path, "configs/model_mhc_tiny.json")
+    data = json.load(open(prof))
+    data["pretrain"].update(steps=60, seq_len=32, micro_bs=4,
+                            extra=["--eval_every", "30", "--eval_batches", "2", "--ckpt_every", "30", "--log_every", "1"])
+    open(prof, "w").write(json.dumps(data))
+    args = [sys.executable, "paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B"]
+    p = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    for line in p.stdout:
+        if line.startswith("step 3/60"):
+            os.killpg(p.pid, signal.SIGINT)  # a terminal's Ctrl+C reaches the whole process group
+            break
+    out = p.communicate(timeout=300)[0]
+    assert p.returncode == 75, out[-2000:]
+    assert "paused in pretrain" in out and "resume with:" in out
+    again = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B").stdout
+    assert again.count("skip") == 4 and "--resume auto" in again and "resuming from" in again
+    assert "step 60/60" in again
