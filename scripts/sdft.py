@@ -37,7 +37,7 @@ from discover_distill.prompts import STOP_STRINGS
 from discover_distill.sampling import generate
 from discover_distill.tasks import reward_for_task
 from discover_distill.tokenizer import Tokenizer
-from discover_distill.tracker import EXIT_PAUSED, RunTracker, format_duration
+from discover_distill.tracker import RunTracker, format_duration
 from discover_distill.training import autocast, resolve_device, resolve_dtype, say, seed_everything
 
 LATEST, STEP_PREFIX = "sdft_latest.pt", "sdft_step"

@@ -1,6 +1,5 @@
 import random
 
-from discover_distill import prompts
 from discover_distill.corpus import FillerGrammar, attempt_stats, generate_lines
 from discover_distill.tasks import FAMILIES, make_task
 

@@ -1,7 +1,6 @@
 """Pins what mHC reimplementations commonly get wrong (DESIGN §4)."""
 import dataclasses
 
-import pytest
 import torch
 import torch.nn.functional as F
 

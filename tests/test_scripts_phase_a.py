@@ -1,6 +1,5 @@
 """Phase A runbook commands as subprocesses at small scale, and their bad-input errors."""
 import json
-import os
 
 import pytest
 

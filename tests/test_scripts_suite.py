@@ -51,7 +51,7 @@ def test_bestofn_artifacts_and_resume(setup, tmp_path):
     assert "on 1 of 3 tasks" in proc.stdout
     assert (out / setup["ids"][0] / "result.json").read_bytes() == keep
     assert len(open(out / "summary.jsonl").readlines()) == 3
-    flops = run_script(*suite(setup, tmp_path / "bonf", "bestofn", "--budget_match", "flops", "--max_tasks", "1"))
+    run_script(*suite(setup, tmp_path / "bonf", "bestofn", "--budget_match", "flops", "--max_tasks", "1"))
     assert json.load(open(tmp_path / "bonf" / setup["ids"][0] / "result.json"))["samples"] == 16 * 5
 
 

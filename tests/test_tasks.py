@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from discover_distill import prompts
 from discover_distill.tasks import (FAMILIES, TASK_ID_RE, get_family, make_task, reward_for_task, sample_instance,
                                     split_of)
 from discover_distill.tasks.arith import evaluate

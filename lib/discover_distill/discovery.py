@@ -16,7 +16,7 @@ import torch
 
 from . import prompts
 from .archive import PuctArchive
-from .checkpoint import append_jsonl, atomic_write_json
+from .fileio import append_jsonl
 from .cli import UserError
 from .lora import LoRAConfig, adapters_for_rows, lora_disabled, lora_modules, lora_parameters, reset_adapter, save_lora
 from .objectives import (adaptive_beta, entropic_advantages, expected_advantages, kl_shaped_advantages,

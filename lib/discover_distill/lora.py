@@ -8,7 +8,6 @@ the model's output exactly unchanged.
 from __future__ import annotations
 
 import math
-import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 

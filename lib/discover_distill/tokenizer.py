@@ -6,8 +6,6 @@ for the arithmetic tasks) and byte fallback means no input is ever unencodable.
 """
 from __future__ import annotations
 
-import glob
-import json
 import os
 import re
 import shutil
