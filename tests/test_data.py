@@ -1,3 +1,5 @@
+"""Packed token files (writer and reader) and the deterministic batch iterators."""
+import hashlib
 import json
 import os
 
@@ -5,88 +7,179 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_script
 from discover_distill.cli import UserError
-from discover_distill.data import BatchIterator, PackedTokens, eval_batches, sidecar_path
-from discover_distill.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+from discover_distill.data import (BatchIterator, PackedTokens, dtype_for_vocab, eval_batches, pack_text_file,
+                                   sidecar_path)
+from discover_distill.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
 
-def test_tokenizer_specials_digits_roundtrip(tiny_data):
-    tok = Tokenizer(tiny_data["tokenizer"])
-    assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)
-    assert tok.vocab_size == 320
-    text = "Q: sort 12 345 A: 12 345"
-    assert tok.decode(tok.encode(text)) == text
-    pieces = [tok.sp.id_to_piece(i) for i in tok.encode("12345")]
-    assert [p.strip("▁") for p in pieces if p.strip("▁")] == list("12345")
-    assert tok.decode(tok.encode("ünïcödé ✓")) == "ünïcödé ✓"  # byte fallback
-    meta = json.load(open(os.path.splitext(tiny_data["tokenizer"])[0] + ".json"))
-    assert meta["model_sha256"] == tok.sha256 and meta["vocab_size"] == 320
+@pytest.fixture(scope="module")
+def tok(tiny_data):
+    return Tokenizer(tiny_data["tokenizer"])
 
 
-def test_packed_file_starts_with_first_line_then_eos(tiny_data):
-    tok = Tokenizer(tiny_data["tokenizer"])
-    data = PackedTokens(tiny_data["train_bin"], expected_tokenizer_sha256=tok.sha256)
-    first_line = open(os.path.join(os.path.dirname(tiny_data["train_bin"]), "train.txt")).readline().rstrip("\n")
-    want = tok.encode(first_line) + [EOS_ID]
-    assert data.tokens[:len(want)].tolist() == want
-    assert data.tokens.dtype == np.uint16 and data.meta["num_docs"] == 3000
-    assert int((np.asarray(data.tokens) == EOS_ID).sum()) == 3000
+@pytest.fixture(scope="module")
+def val_txt(tiny_data):
+    return os.path.join(os.path.dirname(tiny_data["val_bin"]), "val.txt")
 
 
-def test_chunk_size_does_not_change_output(tiny_data, tmp_path):
-    src = os.path.join(os.path.dirname(tiny_data["train_bin"]), "val.txt")
-    for chunk in ("7", "100000"):
-        run_script("scripts/prepare_data.py", "--tokenizer", tiny_data["tokenizer"], "--input", src,
-                   "--output", str(tmp_path / f"v{chunk}.bin"), "--chunk_lines", chunk)
-    assert (tmp_path / "v7.bin").read_bytes() == (tmp_path / "v100000.bin").read_bytes()
-    assert (tmp_path / "v7.bin").read_bytes() == open(tiny_data["val_bin"], "rb").read()
+def read_lines(path):
+    return open(path, encoding="utf-8").read().splitlines()
 
 
-def test_tokenizer_mismatch_and_truncation_are_refused(tiny_data, tmp_path):
-    with pytest.raises(UserError, match="differs from the one expected"):
-        PackedTokens(tiny_data["train_bin"], expected_tokenizer_sha256="0" * 64)
-    bad = tmp_path / "t.bin"
-    bad.write_bytes(open(tiny_data["val_bin"], "rb").read()[:-2])
-    open(sidecar_path(str(bad)), "w").write(open(sidecar_path(tiny_data["val_bin"])).read())
+# --- writing ------------------------------------------------------------------------------------
+
+
+def test_packed_file_is_each_line_then_eos(tiny_data, tok, val_txt):
+    data = PackedTokens(tiny_data["val_bin"], expected_tokenizer_sha256=tok.sha256)
+    lines = read_lines(val_txt)
+    want = [t for line in lines for t in tok.encode(line) + [EOS_ID]]
+    assert data.tokens.dtype == np.dtype("<u2") and data.tokens.tolist() == want
+    assert np.fromfile(tiny_data["val_bin"], dtype="<u2").tolist() == want  # plain np.fromfile reads it
+    meta = json.load(open(sidecar_path(tiny_data["val_bin"])))
+    assert meta["num_tokens"] == len(want) and meta["num_docs"] == len(lines) == 400
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == 320 and meta["append_eos"] == 1
+    assert meta["tokenizer_sha256"] == tok.sha256
+    assert meta["source_sha256"] == hashlib.sha256(open(val_txt, "rb").read()).hexdigest()
+
+
+def test_chunk_size_does_not_change_output(tiny_data, tok, val_txt, tmp_path):
+    reference = open(tiny_data["val_bin"], "rb").read()
+    for chunk in (1, 7, 100_000):
+        out = str(tmp_path / f"v{chunk}.bin")
+        pack_text_file(tok, val_txt, out, chunk_lines=chunk)
+        assert open(out, "rb").read() == reference
+
+
+def test_bos_blank_lines_and_crlf(tok, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"sort 3 1 2\r\n\n   \nthe alpha\n")
+    meta = pack_text_file(tok, str(src), str(tmp_path / "o.bin"), append_eos=True, append_bos=True)
+    want = [BOS_ID] + tok.encode("sort 3 1 2") + [EOS_ID, BOS_ID] + tok.encode("the alpha") + [EOS_ID]
+    assert PackedTokens(str(tmp_path / "o.bin")).tokens.tolist() == want
+    assert (meta["num_docs"], meta["blank_lines_skipped"], meta["append_bos"]) == (2, 2, 1)
+    pack_text_file(tok, str(src), str(tmp_path / "n.bin"), append_eos=False)
+    assert EOS_ID not in PackedTokens(str(tmp_path / "n.bin")).tokens.tolist()
+
+
+def test_dtype_follows_vocab_size():
+    assert dtype_for_vocab(65535) == np.dtype("<u2") and dtype_for_vocab(65536) == np.dtype("<u4")
+
+
+def test_failed_pack_leaves_the_previous_output_intact(tok, tmp_path):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("the alpha\n")
+    bad.write_bytes(b"the alpha\n" * 5 + b"caf\xe9\n")
+    out = str(tmp_path / "o.bin")
+    pack_text_file(tok, str(good), out)
+    before = (open(out, "rb").read(), open(sidecar_path(out)).read())
+    with pytest.raises(UserError, match=r"bad\.txt:6: not valid UTF-8"):
+        pack_text_file(tok, str(bad), out, chunk_lines=2)
+    assert (open(out, "rb").read(), open(sidecar_path(out)).read()) == before
+    assert sorted(os.listdir(tmp_path)) == ["bad.txt", "good.txt", "o.bin", "o.json"]  # no temp files left
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    with pytest.raises(UserError, match="no non-blank lines"):
+        pack_text_file(tok, str(tmp_path / "blank.txt"), out)
+    with pytest.raises(UserError, match=r"must end in \.bin"):
+        pack_text_file(tok, str(good), str(tmp_path / "o.json"))
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def test_tokenizer_mismatch_names_both_files(tiny_data):
+    with pytest.raises(UserError) as e:
+        PackedTokens(tiny_data["val_bin"], expected_tokenizer_sha256="ab" * 32, expected_tokenizer="other.model")
+    msg = str(e.value)
+    assert tiny_data["val_bin"] in msg and tiny_data["tokenizer"] in msg and "other.model" in msg
+    assert "differs from the one expected" in msg and "abababababab" in msg
+
+
+def test_truncated_or_unfinished_bins_are_refused(tiny_data, tmp_path):
+    bad = str(tmp_path / "t.bin")
+    open(bad, "wb").write(open(tiny_data["val_bin"], "rb").read()[:-2])
+    with pytest.raises(UserError, match="sidecar .* is missing"):
+        PackedTokens(bad)
+    open(sidecar_path(bad), "w").write(open(sidecar_path(tiny_data["val_bin"])).read())
     with pytest.raises(UserError, match="truncated"):
-        PackedTokens(str(bad))
-    os.unlink(sidecar_path(str(bad)))
-    with pytest.raises(UserError, match="sidecar"):
-        PackedTokens(str(bad))
+        PackedTokens(bad)
+    open(sidecar_path(bad), "w").write("{not json")
+    with pytest.raises(UserError, match="unreadable sidecar"):
+        PackedTokens(bad)
+    with pytest.raises(UserError, match="not found"):
+        PackedTokens(str(tmp_path / "none.bin"))
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+def test_batches_are_contiguous_windows_covering_the_whole_file():
+    tokens = np.arange(40, dtype=np.uint16)  # a token's value is its position
+    it = BatchIterator(tokens, seq_len=8, batch_size=64, seed=0)
+    starts = set()
+    for _ in range(10):
+        x, y = it.next_batch()
+        assert x.dtype == y.dtype == torch.int64 and x.shape == y.shape == (64, 8)
+        assert torch.equal(x - x[:, :1], torch.arange(8).expand(64, 8)) and torch.equal(y, x + 1)
+        starts.update(x[:, 0].tolist())
+    assert starts == set(range(40 - 8))  # every window, the one ending at the last token included
 
 
 def test_batch_iterator_is_deterministic_and_resumes_exactly(tiny_data):
     data = PackedTokens(tiny_data["train_bin"])
-    a = BatchIterator(data, 16, 4, seed=1)
-    batches = [a.next_batch() for _ in range(5)]
-    b = BatchIterator(data, 16, 4, seed=1)
-    b.next_batch(); b.next_batch()
-    state = b.state_dict()
-    assert all(isinstance(v, int) for v in state.values())
-    c = BatchIterator(data, 16, 4, seed=1)
-    c.load_state_dict(state)
-    for x, y in batches[2:]:
-        cx, cy = c.next_batch()
-        assert torch.equal(cx, x) and torch.equal(cy, y)
-    x, y = batches[0]
-    assert torch.equal(x[:, 1:], y[:, :-1]) and x.dtype == torch.int64
-    assert not torch.equal(BatchIterator(data, 16, 4, seed=2).next_batch()[0], x)
+    straight = BatchIterator(data, 16, 4, seed=1)
+    batches = [straight.next_batch() for _ in range(6)]
+    first = BatchIterator(data, 16, 4, seed=1)
+    for x, y in batches[:3]:
+        fx, fy = first.next_batch()
+        assert torch.equal(fx, x) and torch.equal(fy, y)
+    state = first.state_dict()
+    assert all(type(v) is int for v in state.values())
+    path = tiny_data["train_bin"] + ".state.pt"
+    torch.save({"data": state}, path)
+    restored = torch.load(path, weights_only=True)["data"]
+    os.unlink(path)
+    resumed = BatchIterator(data, 16, 4, seed=1)
+    resumed.load_state_dict(restored)
+    for x, y in batches[3:]:
+        rx, ry = resumed.next_batch()
+        assert torch.equal(rx, x) and torch.equal(ry, y)
+    assert not torch.equal(BatchIterator(data, 16, 4, seed=2).next_batch()[0], batches[0][0])
+
+
+def test_resume_refuses_a_different_batch_sequence(tiny_data):
+    data = PackedTokens(tiny_data["train_bin"])
+    state = BatchIterator(data, 16, 4, seed=1).state_dict()
+    for other in (BatchIterator(data, 16, 4, seed=2), BatchIterator(data, 32, 4, seed=1),
+                  BatchIterator(data, 16, 8, seed=1)):
+        with pytest.raises(UserError, match="would not reproduce"):
+            other.load_state_dict(state)
 
 
 def test_ranks_partition_the_global_batch(tiny_data):
     data = PackedTokens(tiny_data["train_bin"])
     single = BatchIterator(data, 16, 6, seed=0)
     ranks = [BatchIterator(data, 16, 2, seed=0, rank=r, world_size=3) for r in range(3)]
-    for _ in range(3):
-        x, _ = single.next_batch()
-        parts = torch.cat([r.next_batch()[0] for r in ranks])
-        assert torch.equal(parts, x)
+    for _ in range(4):
+        x, y = single.next_batch()
+        parts = [r.next_batch() for r in ranks]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)
+    # A run saved on 3 ranks resumes exactly on 1 rank with the same global batch.
+    resumed = BatchIterator(data, 16, 6, seed=0)
+    resumed.load_state_dict(ranks[0].state_dict())
+    assert torch.equal(resumed.next_batch()[0], single.next_batch()[0])
+    with pytest.raises(UserError, match="rank 3"):
+        BatchIterator(data, 16, 2, seed=0, rank=3, world_size=3)
 
 
-def test_eval_batches_are_fixed_and_disjoint(tiny_data):
-    data = PackedTokens(tiny_data["val_bin"])
-    a = list(eval_batches(data, 16, 2, 3))
-    b = list(eval_batches(data, 16, 2, 3))
-    assert len(a) == 3 and all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
-    assert torch.equal(a[0][0][1, 0:1], torch.tensor([int(data.tokens[16])]))
+def test_eval_batches_are_sequential_fixed_and_disjoint():
+    tokens = np.arange(100, dtype=np.uint16)
+    batches = list(eval_batches(tokens, seq_len=8, batch_size=3, max_batches=10))
+    assert len(batches) == 4  # 12 windows of 8 (+1 target) fit in 100 tokens
+    x = torch.cat([b[0] for b in batches])
+    assert torch.equal(x.flatten(), torch.arange(96)) and torch.equal(torch.cat([b[1] for b in batches]), x + 1)
+    again = list(eval_batches(tokens, 8, 3, 2))
+    assert len(again) == 2 and all(torch.equal(a[0], b[0]) for a, b in zip(again, batches))
+    short = list(eval_batches(np.arange(20, dtype=np.uint16), 8, 4, 5))  # 2 windows < one batch of 4
+    assert len(short) == 1 and short[0][0].shape == (2, 8)
+    assert list(eval_batches(np.arange(8, dtype=np.uint16), 8, 4, 5)) == []

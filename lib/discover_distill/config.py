@@ -1,5 +1,8 @@
 """Dataclass configs with strict JSON loading: an unknown or a missing key is an error that
-names the file and every offending key at once (no silent defaults)."""
+names the file and every offending key at once (no silent defaults).
+
+Torch-free on purpose, like fileio.py: tools that only read configs stay fast to start.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,16 +11,17 @@ import os
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .checkpoint import atomic_write_json
 from .cli import UserError
+from .fileio import atomic_write_json
 
 T = TypeVar("T")
 
 
 def dataclass_from_dict(cls: type[T], data: Any, source: str) -> T:
-    """Build dataclass `cls` from a dict that must name exactly its fields."""
+    """Build dataclass `cls` from a dict that names exactly its fields. Unknown keys, missing
+    keys and invalid values (the dataclass's own validation) become one UserError naming `source`."""
     if not isinstance(data, dict):
-        raise UserError(f"{source}: expected a JSON object")
+        raise UserError(f"{source}: expected a JSON object, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown, missing = sorted(set(data) - names), sorted(names - set(data))
     problems = ([f"unknown keys: {', '.join(unknown)}"] if unknown else []) + \
@@ -31,6 +35,7 @@ def dataclass_from_dict(cls: type[T], data: Any, source: str) -> T:
 
 
 def dataclass_from_json(cls: type[T], path: str) -> T:
+    """Load dataclass `cls` from a JSON file, strictly (see dataclass_from_dict)."""
     if not os.path.isfile(path):
         raise UserError(f"config file not found: {path}")
     try:
@@ -38,34 +43,54 @@ def dataclass_from_json(cls: type[T], path: str) -> T:
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
     return dataclass_from_dict(cls, data, path)
+
+
+def check_fields(obj: Any, positive_ints: tuple[str, ...] = (), positive_floats: tuple[str, ...] = ()) -> list[str]:
+    """Problems with a dataclass's numeric fields, one string each (empty when all are valid).
+    JSON has no int/float distinction for whole numbers, so a float field accepts an int."""
+    problems = []
+    for name in positive_ints:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    for name in positive_floats:
+        value = getattr(obj, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            problems.append(f"{name} must be a number > 0, got {value!r}")
+    return problems
 
 
 @dataclass
 class ModelConfig:
     vocab_size: int
-    d_model: int
-    n_layers: int
+    d_model: int            # C, the width of each residual stream
+    n_layers: int           # blocks; each is an attention and an MLP sublayer
     n_heads: int
     d_ff: int               # SwiGLU hidden width
-    max_seq_len: int
+    max_seq_len: int        # RoPE table and KV cache limit, in tokens
     rope_theta: float
     norm_eps: float
     mhc_streams: int        # n residual streams; 1 = plain pre-norm residual network (mHC off)
-    mhc_sinkhorn_iters: int
-    mhc_alpha_init: float
-    init_std: float
+    mhc_sinkhorn_iters: int  # column+row normalisation rounds for H_res
+    mhc_alpha_init: float   # initial value of the gate scalars alpha_pre/post/res
+    init_std: float         # std of the weight init (output projections get /sqrt(2 n_layers))
 
     def __post_init__(self):
-        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_seq_len", "mhc_streams",
-                     "mhc_sinkhorn_iters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
-        if self.norm_eps <= 0 or self.init_std <= 0 or self.rope_theta <= 0:
-            raise ValueError("norm_eps, init_std and rope_theta must be > 0")
+        problems = check_fields(
+            self,
+            positive_ints=("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_seq_len", "mhc_streams",
+                           "mhc_sinkhorn_iters"),
+            positive_floats=("rope_theta", "norm_eps", "init_std"))
+        alpha = self.mhc_alpha_init
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha >= 0:
+            problems.append(f"mhc_alpha_init must be a number >= 0, got {alpha!r}")  # 0 = static coefficients at init
+        if not problems and (self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2):
+            problems.append(f"d_model {self.d_model} must split into {self.n_heads} heads of even size (RoPE)")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def head_dim(self) -> int:
@@ -74,14 +99,19 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "model config") -> "ModelConfig":
+        return dataclass_from_dict(cls, data, source)
+
 
 def load_model_config(path: str) -> ModelConfig:
     return dataclass_from_json(ModelConfig, path)
 
 
 def model_config_from_dict(data: dict, source: str = "checkpoint") -> ModelConfig:
-    return dataclass_from_dict(ModelConfig, data, source)
+    return ModelConfig.from_dict(data, source)
 
 
 def save_model_config(cfg: ModelConfig, path: str) -> None:
+    """Write the config as JSON atomically (temp file, fsync, rename)."""
     atomic_write_json(path, cfg.to_dict())

@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from discover_distill.checkpoint import atomic_write
+from discover_distill.fileio import atomic_write  # torch-free: the script starts fast
 from discover_distill.cli import UserError, run
 from discover_distill.corpus import MIX, FillerGrammar, attempt_stats, generate_lines
 

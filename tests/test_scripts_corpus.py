@@ -1,0 +1,53 @@
+"""gen_synthetic_corpus.py as a subprocess: outputs, flags and one-line errors.
+(The runbook A2->A3 chain at small scale is in test_scripts_phase_a.py.)"""
+import pytest
+
+from conftest import run_script
+
+pytestmark = pytest.mark.slow
+SCRIPT = "paper/scripts/gen_synthetic_corpus.py"
+
+
+def gen(tmp_path, *extra, train=400, val=50, check=True):
+    return run_script(SCRIPT, "--seed", "1", "--train_lines", str(train), "--val_lines", str(val),
+                      "--train_out", str(tmp_path / "deep" / "raw" / "train.txt"),
+                      "--val_out", str(tmp_path / "deep" / "raw" / "val.txt"), *extra, check=check)
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_writes_exact_line_counts_creates_dirs_and_leaves_no_temp_files(tmp_path):
+    out = gen(tmp_path).stdout
+    raw = tmp_path / "deep" / "raw"
+    train, val = (raw / "train.txt").read_text(), (raw / "val.txt").read_text()
+    assert train.endswith("\n") and len(train.splitlines()) == 400 and len(val.splitlines()) == 50
+    assert all(line.strip() for line in train.splitlines())
+    assert not set(train.splitlines()[:50]) & set(val.splitlines()) - {""}  # independent streams
+    assert sorted(p.name for p in raw.iterdir()) == ["train.txt", "val.txt"]
+    for needle in ("train lines by kind", "filler", "imperfect attempts", ">=.99"):
+        assert needle in out, out
+
+
+def test_filler_frac_zero_gives_only_task_lines(tmp_path):
+    out = gen(tmp_path, "--filler_frac", "0").stdout
+    lines = (tmp_path / "deep" / "raw" / "train.txt").read_text().splitlines()
+    assert "filler" not in out.split("train lines by kind:")[1].splitlines()[0]
+    assert all(line.startswith("Q: ") for line in lines)
+
+
+def test_unknown_flag_and_bad_values(tmp_path):
+    proc = gen(tmp_path, "--bogus", check=False)
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
+    one_line_error(gen(tmp_path, "--filler_frac", "1.5", check=False), "--filler_frac")
+    one_line_error(gen(tmp_path, train=0, check=False), "--train_lines")
+    one_line_error(run_script(SCRIPT, "--train_lines", "5", "--val_lines", "1", "--train_out",
+                              str(tmp_path / "a.txt"), "--val_out", str(tmp_path), check=False), "--val_out", "directory")
+    proc = gen(tmp_path, "--seed", "x", check=False)
+    assert proc.returncode == 2 and "--seed" in proc.stderr
+    assert not list(tmp_path.rglob("*.txt"))  # nothing written by a rejected run

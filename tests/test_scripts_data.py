@@ -1,0 +1,94 @@
+"""scripts/train_tokenizer.py and scripts/prepare_data.py as the runbook runs them, and their errors."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+from discover_distill.tokenizer import Tokenizer
+from test_tokenizer import corpus_lines
+
+pytestmark = pytest.mark.slow
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    d = tmp_path_factory.mktemp("raw")
+    (d / "train.txt").write_text("\n".join(corpus_lines(2000, 0)) + "\n")
+    (d / "val.txt").write_text("\n".join(corpus_lines(300, 1)) + "\n")
+    return d
+
+
+def test_runbook_commands_quietly_build_tokenizer_and_bins(raw, tmp_path):
+    prefix = str(tmp_path / "tokenizer" / "spm")
+    proc = run_script("scripts/train_tokenizer.py", "--input", str(raw / "train.txt"), "--model_prefix", prefix,
+                      "--vocab_size", "400", "--model_type", "bpe")
+    assert proc.stderr == ""  # sentencepiece's log flood is silenced
+    assert len(proc.stdout.splitlines()) == 1 and "400 pieces" in proc.stdout
+    tok = Tokenizer(prefix + ".model")
+    for split in ("train", "val"):
+        out = str(tmp_path / "packed" / f"{split}.bin")
+        proc = run_script("scripts/prepare_data.py", "--tokenizer", prefix + ".model", "--input",
+                          str(raw / f"{split}.txt"), "--output", out, "--append_eos", "1")
+        assert proc.stderr == "" and len(proc.stdout.splitlines()) == 1  # no progress bar off a terminal
+        side = json.load(open(tmp_path / "packed" / f"{split}.json"))
+        lines = (raw / f"{split}.txt").read_text().splitlines()
+        assert side["num_docs"] == len(lines)
+        assert side["num_tokens"] == sum(len(tok.encode(line)) + 1 for line in lines)
+        got = np.fromfile(out, dtype="<u2")
+        want = tok.encode(lines[0]) + [tok.eos_id]
+        assert len(got) == side["num_tokens"] and got[:len(want)].tolist() == want
+    # The same command again reproduces the same model bytes.
+    run_script("scripts/train_tokenizer.py", "--input", str(raw / "train.txt"), "--model_prefix",
+               str(tmp_path / "again"), "--vocab_size", "400", "--model_type", "bpe")
+    assert Tokenizer(str(tmp_path / "again.model")).sha256 == tok.sha256
+
+
+def test_train_tokenizer_errors(raw, tmp_path):
+    small = tmp_path / "small.txt"
+    small.write_text("\n".join(corpus_lines(100, 3)) + "\n")
+    line = one_line_error(run_script("scripts/train_tokenizer.py", "--input", str(small), "--model_prefix",
+                                     str(tmp_path / "t"), "--vocab_size", "32000", "--model_type", "bpe",
+                                     check=False), "--vocab_size", "32000", "at most")
+    assert int(line.rsplit("at most ", 1)[1]) < 32000
+    assert not list(tmp_path.glob("t*"))
+    one_line_error(run_script("scripts/train_tokenizer.py", "--input", str(tmp_path / "missing.txt"),
+                              "--model_prefix", str(tmp_path / "t"), "--vocab_size", "400", check=False),
+                   "--input", "missing.txt")
+    proc = run_script("scripts/train_tokenizer.py", "--input", str(small), "--model_prefix", str(tmp_path / "t"),
+                      "--vocab_size", "400", "--vocab", "1", check=False)  # no silent prefix matching
+    assert proc.returncode == 2 and "unrecognized arguments: --vocab 1" in proc.stderr
+    one_line_error(run_script("scripts/train_tokenizer.py", "--input", str(small), "--model_prefix",
+                              str(tmp_path / "t"), "--vocab_size", "1", check=False), "--vocab_size 1 is too small")
+
+
+def test_prepare_data_errors(raw, tiny_data, tmp_path):
+    tok = tiny_data["tokenizer"]
+    out = str(tmp_path / "x.bin")
+    one_line_error(run_script("scripts/prepare_data.py", "--tokenizer", str(tmp_path / "nope.model"), "--input",
+                              str(raw / "val.txt"), "--output", out, check=False), "--tokenizer", "nope.model")
+    one_line_error(run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(tmp_path / "no.txt"),
+                              "--output", out, check=False), "--input", "no.txt")
+    (tmp_path / "empty.txt").write_text("")
+    one_line_error(run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(tmp_path / "empty.txt"),
+                              "--output", out, check=False), "--input", "empty")
+    one_line_error(run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(raw / "val.txt"),
+                              "--output", str(tmp_path / "x.dat"), check=False), "--output", ".bin")
+    one_line_error(run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(raw / "val.txt"),
+                              "--output", out, "--chunk_lines", "0", check=False), "--chunk_lines")
+    proc = run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(raw / "val.txt"), "--output", out,
+                      "--append_eos", "2", check=False)
+    assert proc.returncode == 2 and "--append_eos" in proc.stderr
+    proc = run_script("scripts/prepare_data.py", "--tokenizer", tok, "--input", str(raw / "val.txt"), "--output", out,
+                      "--bogus", check=False)
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
+    assert not list(tmp_path.glob("x*"))
