@@ -83,8 +83,9 @@ class Attention(nn.Module):
         if cache is not None:
             cache.k[self.layer_index][:, :, pos:pos + T] = k
             cache.v[self.layer_index][:, :, pos:pos + T] = v
-            k = cache.k[self.layer_index][:, :, :pos + T]
-            v = cache.v[self.layer_index][:, :, :pos + T]
+            # the cache may be kept in another dtype than autocast's (e.g. fp32 under bf16)
+            k = cache.k[self.layer_index][:, :, :pos + T].to(q.dtype)
+            v = cache.v[self.layer_index][:, :, :pos + T].to(q.dtype)
         if mask is None and (cache is None or pos == 0):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
@@ -194,12 +195,15 @@ class GPT(nn.Module):
         return 6 * n + 12 * self.cfg.n_layers * self.cfg.d_model * seq_len
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas=(0.9, 0.95), device_type: str = "cpu"):
-        """AdamW; weight decay on 2-D weight matrices except the embedding and mHC's phi/gates."""
+        """AdamW (fused on CUDA). Weight decay on the projection matrices, mHC's phi included;
+        none on the (tied) embedding, norm weights, mHC's static biases b (they set the residual
+        topology, and decay would pull them towards uniform mixing) or its gate scalars alpha."""
         decay, no_decay = [], []
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            (decay if p.dim() == 2 and ".coef." not in name and name != "tok_emb.weight" else no_decay).append(p)
+            is_matrix = p.dim() == 2 and name != "tok_emb.weight" and not name.endswith(".b_res")
+            (decay if is_matrix else no_decay).append(p)
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device_type == "cuda")
 
