@@ -66,7 +66,7 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model per round")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto | fp32 | bf16")
-    p.add_argument("--compile", type=int, default=0, help="1 = torch.compile every model")
+    p.add_argument("--compile", type=int, default=0, help="1 = torch.compile every model (ours per block, as pretrain.py does)")
     p.add_argument("--out", default="", help="optional JSON file for the results")
     args = p.parse_args()
     require_file(args.model, "--model")
@@ -89,7 +89,7 @@ def main() -> int:
         else:
             optims[name] = m.configure_optimizer(weight_decay=0.1, lr=3e-4, betas=(0.9, 0.95), device_type=device.type)
         if args.compile:
-            models[name] = torch.compile(m)
+            models[name] = m.compile_blocks() if name != "nanogpt" else torch.compile(m)
     x = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
     y = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
     times = {name: [] for name in models}

@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16")
     p.add_argument("--compile", default="auto", choices=["auto", "0", "1"],
-                   help="torch.compile the model (auto = on for CUDA)")
+                   help="torch.compile each transformer block (auto = on for CUDA)")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -164,7 +164,7 @@ def main() -> int:
     n_params = model.num_params()
     flops_per_token = model.flops_per_token(args.seq_len)
     peak = peak_flops(device)
-    train_model = torch.compile(model) if use_compile else model
+    train_model = model.compile_blocks() if use_compile else model
     if info.enabled:
         train_model = DDP(train_model, device_ids=[info.local_rank] if device.type == "cuda" else None)
 
