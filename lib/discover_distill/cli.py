@@ -17,8 +17,6 @@ class UserError(Exception):
 
 def require_file(path: str, flag: str) -> str:
     """Return `path` if it is an existing file, else raise a UserError naming the flag."""
-    import os
-
     if not os.path.isfile(path):
         raise UserError(f"{flag}: file not found: {path}")
     return path
