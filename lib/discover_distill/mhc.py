@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 try:  # one fused kernel per direction on CUDA; the torch code below otherwise
@@ -162,8 +161,9 @@ class MHCCoefficients(nn.Module):
         n = self.n
         with torch.autocast(device_type=x.device.type, enabled=False):
             flat = x.float().flatten(-2)                                   # [B, T, nC]
-            v = F.rms_norm(flat, (flat.shape[-1],), eps=self.eps)
-            h = v @ self.phi.float()                                       # [B, T, n^2 + 2n]
+            # RMSNorm(flat) phi = (flat phi) / rms(flat): the normalised copy of flat never exists
+            mean_sq = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square() / flat.shape[-1]
+            h = (flat @ self.phi.float()) * torch.rsqrt(mean_sq + self.eps)  # [B, T, n^2 + 2n]
             h_pre, h_post, h_res = h.split([n, n, n * n], dim=-1)
             H_pre = torch.sigmoid(self.alpha_pre.float() * h_pre + self.b_pre.float())
             H_post = 2.0 * torch.sigmoid(self.alpha_post.float() * h_post + self.b_post.float())
