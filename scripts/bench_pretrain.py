@@ -66,7 +66,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model per round")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto | fp32 | bf16")
-    p.add_argument("--compile", type=int, default=0, help="1 = torch.compile every model (ours per block, as pretrain.py does)")
+    p.add_argument("--compile", type=int, default=0,
+                   help="1 = torch.compile every model (ours per block, as pretrain.py does)")
     p.add_argument("--out", default="", help="optional JSON file for the results")
     args = p.parse_args()
     require_file(args.model, "--model")

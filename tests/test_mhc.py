@@ -84,11 +84,11 @@ for M, scale in ((1000, 1.0), (37, 5.0), (64, 1e4)):
     logits = (torch.randn(M, 4, 4) * scale).to(dev)
     grad = torch.randn(M, 4, 4).to(dev)
     want = mhc._sinkhorn_fwd_torch(logits.clone(), 20)
-    got = mhc_triton.sinkhorn_fwd(logits, 20)
+    got = mhc_triton.sinkhorn_fwd(logits, 20, mhc._FLOOR)
     for a, b in zip(got, want):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (M, scale, (a - b).abs().max())
     g_want = mhc._sinkhorn_bwd_torch(grad, logits.clone(), *want[1:])
-    g_got = mhc_triton.sinkhorn_bwd(grad, logits, *got[1:])
+    g_got = mhc_triton.sinkhorn_bwd(grad, logits, *got[1:], mhc._FLOOR)
     assert torch.isfinite(g_got).all()
     assert torch.allclose(g_got, g_want, rtol=1e-4, atol=1e-5), (M, scale, (g_got - g_want).abs().max())
 print("triton sinkhorn ok on", dev)

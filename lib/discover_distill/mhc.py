@@ -84,7 +84,9 @@ def _use_triton(x: torch.Tensor) -> bool:
 # Custom ops: torch.compile keeps them opaque (one kernel each on CUDA) instead of tracing the loop.
 @torch.library.custom_op("discover_distill::sinkhorn_fwd", mutates_args=())
 def _sinkhorn_fwd(logits: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _triton.sinkhorn_fwd(logits, iters) if _use_triton(logits) else _sinkhorn_fwd_torch(logits, iters)
+    if _use_triton(logits):
+        return _triton.sinkhorn_fwd(logits, iters, _FLOOR)
+    return _sinkhorn_fwd_torch(logits, iters)
 
 
 @_sinkhorn_fwd.register_fake
@@ -96,7 +98,7 @@ def _(logits, iters):
 @torch.library.custom_op("discover_distill::sinkhorn_bwd", mutates_args=())
 def _sinkhorn_bwd(grad: torch.Tensor, logits: torch.Tensor, us: torch.Tensor, vs: torch.Tensor) -> torch.Tensor:
     if _use_triton(logits):
-        return _triton.sinkhorn_bwd(grad, logits, us, vs)
+        return _triton.sinkhorn_bwd(grad, logits, us, vs, _FLOOR)
     return _sinkhorn_bwd_torch(grad, logits, us, vs)
 
 
@@ -111,8 +113,6 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, grad_p, _grad_us, _grad_vs):
     logits, us, vs = ctx.saved_tensors
-    if grad_p is None:
-        grad_p = torch.zeros_like(logits)
     return _sinkhorn_bwd(grad_p.contiguous(), logits, us, vs), None
 
 

@@ -1,10 +1,9 @@
 """Sinkhorn for mHC's H_res as one Triton kernel forward and one backward (CUDA only).
 
-Same algorithm, layout and saved state as the torch implementation in mhc.py (`_sinkhorn_fwd`,
-`_sinkhorn_bwd`); each program holds BLOCK tokens' n x n matrices in registers and runs all
-iterations there. Why: written as torch ops, the 20 iterations are ~80 tiny kernels per
-sublayer forward and more backward; at small batches launching them cost 7x the GPU's busy
-time (H100, runbook B1 shape: 97 ms/step launched vs 14 ms busy).
+Same algorithm, layout and saved state as the torch code in mhc.py (`_sinkhorn_fwd_torch`,
+`_sinkhorn_bwd_torch`); each program holds BLOCK tokens' n x n matrices in registers and runs all
+iterations there. Why: written as torch ops, the 20 iterations become ~40 tiny kernels per
+sublayer forward (what inductor generated) and more backward, each a separate launch.
 
 Imported only when triton is installed; `mhc.py` falls back to the torch code otherwise.
 """
@@ -14,22 +13,26 @@ import torch
 import triton
 import triton.language as tl
 
-FLOOR = -60.0  # log of the smallest kernel entry (same as mhc._FLOOR)
-
 
 @triton.jit
-def _sinkhorn_fwd_kernel(logits_ptr, p_ptr, us_ptr, vs_ptr, M, ITERS: tl.constexpr, N: tl.constexpr,
-                         BLOCK: tl.constexpr, FLOOR_: tl.constexpr):
+def _load_block(logits_ptr, M, N: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's tokens: offsets of their [N, N] matrices and of their [N] vectors in an
+    [N, M] slab, the masks, and logits - rowwise max."""
     t = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     r = tl.arange(0, N)
     tmask = t < M
     mat = t[:, None, None] * (N * N) + r[None, :, None] * N + r[None, None, :]  # [BLOCK, N, N]
-    vec = r[None, :] * M + t[:, None]                                           # [BLOCK, N] in an [N, M] slab
-    mmask = tmask[:, None, None]
-    vmask = tmask[:, None]
-    x = tl.load(logits_ptr + mat, mask=mmask, other=0.0).to(tl.float32)
+    vec = r[None, :] * M + t[:, None]                                           # [BLOCK, N]
+    x = tl.load(logits_ptr + mat, mask=tmask[:, None, None], other=0.0).to(tl.float32)
     top = tl.max(tl.max(x, axis=2), axis=1)
-    k = tl.exp(tl.maximum(x - top[:, None, None], FLOOR_))
+    return mat, vec, tmask[:, None, None], tmask[:, None], x - top[:, None, None]
+
+
+@triton.jit
+def _sinkhorn_fwd_kernel(logits_ptr, p_ptr, us_ptr, vs_ptr, M, ITERS: tl.constexpr, N: tl.constexpr,
+                         BLOCK: tl.constexpr, FLOOR: tl.constexpr):
+    mat, vec, mmask, vmask, shifted = _load_block(logits_ptr, M, N, BLOCK)
+    k = tl.exp(tl.maximum(shifted, FLOOR))
     u = tl.full([BLOCK, N], 1.0, tl.float32)
     tl.store(us_ptr + vec, u, mask=vmask)
     v = u
@@ -43,19 +46,10 @@ def _sinkhorn_fwd_kernel(logits_ptr, p_ptr, us_ptr, vs_ptr, M, ITERS: tl.constex
 
 @triton.jit
 def _sinkhorn_bwd_kernel(grad_ptr, logits_ptr, us_ptr, vs_ptr, out_ptr, M, ITERS: tl.constexpr, N: tl.constexpr,
-                         BLOCK: tl.constexpr, FLOOR_: tl.constexpr):
-    t = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    r = tl.arange(0, N)
-    tmask = t < M
-    mat = t[:, None, None] * (N * N) + r[None, :, None] * N + r[None, None, :]
-    vec = r[None, :] * M + t[:, None]
-    mmask = tmask[:, None, None]
-    vmask = tmask[:, None]
-    x = tl.load(logits_ptr + mat, mask=mmask, other=0.0).to(tl.float32)
-    top = tl.max(tl.max(x, axis=2), axis=1)
-    shifted = x - top[:, None, None]
-    live = shifted > FLOOR_
-    k = tl.exp(tl.maximum(shifted, FLOOR_))
+                         BLOCK: tl.constexpr, FLOOR: tl.constexpr):
+    mat, vec, mmask, vmask, shifted = _load_block(logits_ptr, M, N, BLOCK)
+    live = shifted > FLOOR
+    k = tl.exp(tl.maximum(shifted, FLOOR))
     u = tl.load(us_ptr + ITERS * N * M + vec, mask=vmask, other=1.0)
     v = tl.load(vs_ptr + (ITERS - 1) * N * M + vec, mask=vmask, other=1.0)
     g = tl.load(grad_ptr + mat, mask=mmask, other=0.0).to(tl.float32) * (u[:, :, None] * k * v[:, None, :])
@@ -74,22 +68,24 @@ def _block(n: int) -> int:
     return max(16, 1024 // (n * n))
 
 
-def sinkhorn_fwd(logits: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """logits [M, n, n] fp32 contiguous -> (P [M, n, n], us [iters+1, n, M], vs [iters, n, M])."""
+def sinkhorn_fwd(logits: torch.Tensor, iters: int, floor: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """logits [M, n, n] fp32 contiguous -> (P [M, n, n], us [iters+1, n, M], vs [iters, n, M]);
+    kernel entries floored at exp(floor) relative to each matrix's largest."""
     M, n, _ = logits.shape
     p = torch.empty_like(logits)
     us = torch.empty(iters + 1, n, M, device=logits.device, dtype=torch.float32)
     vs = torch.empty(iters, n, M, device=logits.device, dtype=torch.float32)
     block = _block(n)
     _sinkhorn_fwd_kernel[(triton.cdiv(M, block),)](logits, p, us, vs, M, ITERS=iters, N=n, BLOCK=block,
-                                                   FLOOR_=FLOOR)
+                                                   FLOOR=floor)
     return p, us, vs
 
 
-def sinkhorn_bwd(grad: torch.Tensor, logits: torch.Tensor, us: torch.Tensor, vs: torch.Tensor) -> torch.Tensor:
+def sinkhorn_bwd(grad: torch.Tensor, logits: torch.Tensor, us: torch.Tensor, vs: torch.Tensor,
+                 floor: float) -> torch.Tensor:
     M, n, _ = logits.shape
     out = torch.empty_like(logits)
     block = _block(n)
     _sinkhorn_bwd_kernel[(triton.cdiv(M, block),)](grad.contiguous(), logits, us, vs, out, M, ITERS=vs.shape[0],
-                                                   N=n, BLOCK=block, FLOOR_=FLOOR)
+                                                   N=n, BLOCK=block, FLOOR=floor)
     return out
