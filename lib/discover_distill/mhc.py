@@ -128,6 +128,70 @@ def sinkhorn(logits: torch.Tensor, iters: int) -> torch.Tensor:
     return p.reshape(logits.shape)
 
 
+# Two forms of the stream arithmetic below, the same math. On CUDA the blocks are compiled and
+# Inductor fuses the pointwise form into a few kernels. In eager mode on a CPU every pointwise op
+# and every autograd temporary is a pass over [B, T, n, C]; there the batched-GEMM forms and the
+# hand-written backward, which make no such temporaries, take half the time.
+def _eager_form(x: torch.Tensor) -> bool:
+    return not x.is_cuda
+
+
+class _RMSNormedProjection(torch.autograd.Function):
+    """RMSNorm(flat) @ phi computed as (flat @ phi) * r, r = rsqrt(mean(flat^2) + eps), so the
+    normalised copy of flat never exists, forward or backward (dr/dflat = -r^3 flat / D)."""
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
+        D, K = phi.shape
+        f2 = flat.reshape(-1, D)
+        r = torch.rsqrt(torch.linalg.vector_norm(f2, dim=-1, keepdim=True).square_().div_(D).add_(eps))  # [M, 1]
+        u = f2 @ phi                                                                                     # [M, K]
+        ctx.save_for_backward(f2, phi, u, r)
+        return (u * r).view(*flat.shape[:-1], K)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        f2, phi, u, r = ctx.saved_tensors
+        D, K = phi.shape
+        g = grad.reshape(-1, K)
+        g_u = g * r
+        grad_flat = grad_phi = None
+        if ctx.needs_input_grad[0]:
+            g_r = (g * u).sum(-1, keepdim=True).mul_(r.pow(3)).div_(-D)
+            grad_flat = torch.addcmul(g_u @ phi.t(), f2, g_r).view(grad.shape[:-1] + (D,))
+        if ctx.needs_input_grad[1]:
+            grad_phi = f2.t() @ g_u
+        return grad_flat, grad_phi, None
+
+
+def rms_normed_projection(flat: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
+    """flat [..., D] -> RMSNorm(flat) @ phi [..., K] (no norm weight), in flat's dtype."""
+    if _eager_form(flat):
+        return _RMSNormedProjection.apply(flat, phi, eps)
+    mean_sq = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square() / flat.shape[-1]
+    return (flat @ phi) * torch.rsqrt(mean_sq + eps)
+
+
+def read_streams(x: torch.Tensor, H_pre: torch.Tensor) -> torch.Tensor:
+    """H_pre x: streams [B, T, n, C] weighted by H_pre [B, T, n] and summed -> [B, T, C]."""
+    B, T, n, C = x.shape
+    if _eager_form(x):
+        return torch.bmm(H_pre.reshape(B * T, 1, n), x.reshape(B * T, n, C)).view(B, T, C)
+    return (H_pre.unsqueeze(-1) * x).sum(dim=2)
+
+
+def write_streams(x: torch.Tensor, H_res: torch.Tensor, H_post: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """H_res x + H_post^T y: streams [B, T, n, C] mixed by H_res [B, T, n, n], plus the sublayer
+    output y [B, T, C] written into stream i with weight H_post[..., i]."""
+    B, T, n, C = x.shape
+    H_res, x, H_post, y = H_res.reshape(B * T, n, n), x.reshape(B * T, n, C), H_post.reshape(B * T, n, 1), y.reshape(B * T, 1, C)
+    if _eager_form(x):
+        out = torch.bmm(H_res, x).baddbmm_(H_post, y)
+    else:
+        out = torch.baddbmm(H_post * y, H_res, x)
+    return out.view(B, T, n, C)
+
+
 def static_biases(n: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(b_pre [n], b_post [n], b_res [n, n]) that start sublayer `index` close to a pre-norm
     residual step: H_res near the identity (0.87 on the diagonal), F reading mostly stream
@@ -160,10 +224,7 @@ class MHCCoefficients(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n = self.n
         with torch.autocast(device_type=x.device.type, enabled=False):
-            flat = x.float().flatten(-2)                                   # [B, T, nC]
-            # RMSNorm(flat) phi = (flat phi) / rms(flat): the normalised copy of flat never exists
-            mean_sq = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square() / flat.shape[-1]
-            h = (flat @ self.phi.float()) * torch.rsqrt(mean_sq + self.eps)  # [B, T, n^2 + 2n]
+            h = rms_normed_projection(x.float().flatten(-2), self.phi.float(), self.eps)  # [B, T, n^2 + 2n]
             h_pre, h_post, h_res = h.split([n, n, n * n], dim=-1)
             H_pre = torch.sigmoid(self.alpha_pre.float() * h_pre + self.b_pre.float())
             H_post = 2.0 * torch.sigmoid(self.alpha_post.float() * h_post + self.b_post.float())
@@ -185,17 +246,13 @@ class MHCSublayer(nn.Module):
         """x: [B, T, n, C] residual streams -> updated streams, same shape and dtype."""
         if self.coef is None:  # n = 1: exactly x + F(x), no coefficients at all
             return x + self.fn(x[:, :, 0], **kw).unsqueeze(2)
-        B, T, n, C = x.shape
         H_pre, H_post, H_res = self.coef(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            xf = x.float()
-            f_in = (H_pre.unsqueeze(-1) * xf).sum(dim=2)                   # H_pre x: [B, T, C]
+            f_in = read_streams(x.float(), H_pre)
         y = self.fn(f_in.to(x.dtype), **kw)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            # H_res x + H_post^T y as one batched GEMM over tokens (n x n times n x C each)
-            write = H_post.reshape(B * T, n, 1) * y.float().reshape(B * T, 1, C)
-            out = torch.baddbmm(write, H_res.reshape(B * T, n, n), xf.reshape(B * T, n, C))
-        return out.view(B, T, n, C).to(x.dtype)
+            out = write_streams(x.float(), H_res, H_post, y.float())
+        return out.to(x.dtype)
 
 
 def expand_streams(h: torch.Tensor, n: int) -> torch.Tensor:
