@@ -66,13 +66,18 @@ def _sinkhorn_bwd_torch(grad: torch.Tensor, logits: torch.Tensor, us: torch.Tens
     shifted = logits - logits.amax(dim=(1, 2), keepdim=True)
     live = (shifted > _FLOOR).permute(1, 2, 0)
     k = torch.exp(shifted.clamp_min_(_FLOOR)).permute(1, 2, 0).contiguous()   # [n, n, M]
-    k_v = k * vs[:, None]                    # [iters, n, n, M]: K diag(v_t)
-    p_col = us[:-1, :, None] * k_v           # after each column half-step: diag(u_{t-1}) K diag(v_t)
-    p_row = us[1:, :, None] * k_v            # after each row half-step: diag(u_t) K diag(v_t)
-    g = grad.float().permute(1, 2, 0).contiguous().mul_(p_row[-1])  # gradient w.r.t. log P
+    # the matrices P_t are rebuilt per half-step in two [n, n, M] buffers, not stored for all t:
+    # on a CPU, fresh [iters, n, n, M] temporaries cost more than the extra multiplies
+    k_v, p_col = torch.empty_like(k), torch.empty_like(k)
+    g = grad.float().permute(1, 2, 0).contiguous()  # becomes the gradient w.r.t. log P below
     for t in range(vs.shape[0] - 1, -1, -1):
-        g.addcmul_(p_row[t], g.sum(dim=1, keepdim=True), value=-1.0)
-        g.addcmul_(p_col[t], g.sum(dim=0, keepdim=True), value=-1.0)
+        torch.mul(k, vs[t][None], out=k_v)                                           # K diag(v_t)
+        if t == vs.shape[0] - 1:
+            g.mul_(k_v).mul_(us[t + 1][:, None])                                     # dL/dP -> dL/dlog P
+        # row half-step: P_t = diag(u_{t+1}) K diag(v_t)
+        g.addcmul_(k_v, (g.sum(dim=1) * us[t + 1])[:, None], value=-1.0)
+        # column half-step: P_t = diag(u_t) K diag(v_t)
+        g.addcmul_(torch.mul(k_v, us[t][:, None], out=p_col), g.sum(dim=0, keepdim=True), value=-1.0)
     return g.mul_(live).permute(2, 0, 1).contiguous()
 
 
