@@ -133,67 +133,119 @@ def sinkhorn(logits: torch.Tensor, iters: int) -> torch.Tensor:
     return p.reshape(logits.shape)
 
 
-# Two forms of the stream arithmetic below, the same math. On CUDA the blocks are compiled and
-# Inductor fuses the pointwise form into a few kernels. In eager mode on a CPU every pointwise op
-# and every autograd temporary is a pass over [B, T, n, C]; there the batched-GEMM forms and the
-# hand-written backward, which make no such temporaries, take half the time.
+# Two forms of the stream arithmetic below, the same math. Under torch.compile (on CUDA by
+# default) Inductor fuses the pointwise form into a few kernels. In eager mode every pointwise op
+# and every autograd temporary is a pass over [B, T, n, C]; on a CPU the batched-GEMM forms and
+# the hand-written backward, which make no such temporaries, are faster there. (Eager CUDA keeps
+# the pointwise form too: the form measured on the GPU.)
 def _eager_form(x: torch.Tensor) -> bool:
-    return not x.is_cuda
+    return not x.is_cuda and not torch.compiler.is_compiling()
 
 
+# The eager forms below write each result into a fresh tensor of its final shape (`out=` a view
+# of it) rather than returning a reshaped view: autograd adds the three gradients of the streams
+# (read, write, coefficients) in place only into a gradient that is not a view.
 class _RMSNormedProjection(torch.autograd.Function):
-    """RMSNorm(flat) @ phi computed as (flat @ phi) * r, r = rsqrt(mean(flat^2) + eps), so the
-    normalised copy of flat never exists, forward or backward (dr/dflat = -r^3 flat / D)."""
+    """RMSNorm(flatten(x)) @ phi computed as (flat @ phi) * r, r = rsqrt(mean(flat^2) + eps), so
+    the normalised copy of flat never exists, forward or backward (dr/dflat = -r^3 flat / D)."""
 
     @staticmethod
-    def forward(ctx, flat: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
         D, K = phi.shape
-        f2 = flat.reshape(-1, D)
-        r = torch.rsqrt(torch.linalg.vector_norm(f2, dim=-1, keepdim=True).square_().div_(D).add_(eps))  # [M, 1]
-        u = f2 @ phi                                                                                     # [M, K]
-        ctx.save_for_backward(f2, phi, u, r)
-        return (u * r).view(*flat.shape[:-1], K)
+        flat = x.reshape(-1, D)
+        r = torch.rsqrt(torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square_().div_(D).add_(eps))  # [M, 1]
+        u = flat @ phi                                                                                      # [M, K]
+        ctx.save_for_backward(x, phi, u, r)
+        return (u * r).view(*x.shape[:-2], K)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        f2, phi, u, r = ctx.saved_tensors
+        x, phi, u, r = ctx.saved_tensors
         D, K = phi.shape
-        g = grad.reshape(-1, K)
+        flat, g = x.reshape(-1, D), grad.reshape(-1, K)
         g_u = g * r
-        grad_flat = grad_phi = None
+        grad_x = grad_phi = None
         if ctx.needs_input_grad[0]:
             g_r = (g * u).sum(-1, keepdim=True).mul_(r.pow(3)).div_(-D)
-            grad_flat = torch.addcmul(g_u @ phi.t(), f2, g_r).view(grad.shape[:-1] + (D,))
+            grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
+            torch.mm(g_u, phi.t(), out=grad_x.view(-1, D)).addcmul_(flat, g_r)
         if ctx.needs_input_grad[1]:
-            grad_phi = f2.t() @ g_u
-        return grad_flat, grad_phi, None
+            grad_phi = flat.t() @ g_u
+        return grad_x, grad_phi, None
 
 
-def rms_normed_projection(flat: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
-    """flat [..., D] -> RMSNorm(flat) @ phi [..., K] (no norm weight), in flat's dtype."""
-    if _eager_form(flat):
-        return _RMSNormedProjection.apply(flat, phi, eps)
+class _ReadStreams(torch.autograd.Function):
+    """Eager form of read_streams. The incoming gradient is made contiguous first: a stride-0 one
+    (from a sum) sends bmm down a per-token loop."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, H_pre: torch.Tensor) -> torch.Tensor:
+        B, T, n, C = x.shape
+        ctx.save_for_backward(x, H_pre)
+        out = x.new_empty(B, T, C)
+        torch.bmm(H_pre.reshape(B * T, 1, n), x.reshape(B * T, n, C), out=out.view(B * T, 1, C))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, H_pre = ctx.saved_tensors
+        B, T, n, C = x.shape
+        g = grad.contiguous().view(B, T, 1, C)
+        grad_pre = H_pre.new_empty(B, T, n)
+        torch.bmm(x.reshape(B * T, n, C), g.view(B * T, 1, C).transpose(1, 2), out=grad_pre.view(B * T, n, 1))
+        return H_pre.unsqueeze(-1) * g, grad_pre
+
+
+class _WriteStreams(torch.autograd.Function):
+    """Eager form of write_streams."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, H_res: torch.Tensor, H_post: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        B, T, n, C = x.shape
+        ctx.save_for_backward(x, H_res, H_post, y)
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        torch.bmm(H_res.reshape(B * T, n, n), x.reshape(B * T, n, C), out=out.view(B * T, n, C))
+        return out.addcmul_(H_post.unsqueeze(-1), y.unsqueeze(-2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, H_res, H_post, y = ctx.saved_tensors
+        B, T, n, C = x.shape
+        M = B * T
+        g = grad.contiguous().view(M, n, C)
+        grad_x, grad_res = torch.empty_like(x, memory_format=torch.contiguous_format), H_res.new_empty(B, T, n, n)
+        grad_post, grad_y = H_post.new_empty(B, T, n), y.new_empty(B, T, C)
+        torch.bmm(H_res.reshape(M, n, n).transpose(1, 2), g, out=grad_x.view(M, n, C))
+        torch.bmm(g, x.reshape(M, n, C).transpose(1, 2), out=grad_res.view(M, n, n))
+        torch.bmm(g, y.reshape(M, 1, C).transpose(1, 2), out=grad_post.view(M, n, 1))
+        torch.bmm(H_post.reshape(M, 1, n), g, out=grad_y.view(M, 1, C))
+        return grad_x, grad_res, grad_post, grad_y
+
+
+def rms_normed_projection(x: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
+    """Streams x [..., n, C] -> RMSNorm(flatten(x)) @ phi [..., K] (no norm weight), in x's dtype."""
+    if _eager_form(x):
+        return _RMSNormedProjection.apply(x, phi, eps)
+    flat = x.flatten(-2)
     mean_sq = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square() / flat.shape[-1]
     return (flat @ phi) * torch.rsqrt(mean_sq + eps)
 
 
 def read_streams(x: torch.Tensor, H_pre: torch.Tensor) -> torch.Tensor:
     """H_pre x: streams [B, T, n, C] weighted by H_pre [B, T, n] and summed -> [B, T, C]."""
-    B, T, n, C = x.shape
     if _eager_form(x):
-        return torch.bmm(H_pre.reshape(B * T, 1, n), x.reshape(B * T, n, C)).view(B, T, C)
+        return _ReadStreams.apply(x, H_pre)
     return (H_pre.unsqueeze(-1) * x).sum(dim=2)
 
 
 def write_streams(x: torch.Tensor, H_res: torch.Tensor, H_post: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """H_res x + H_post^T y: streams [B, T, n, C] mixed by H_res [B, T, n, n], plus the sublayer
     output y [B, T, C] written into stream i with weight H_post[..., i]."""
-    B, T, n, C = x.shape
-    H_res, x, H_post, y = H_res.reshape(B * T, n, n), x.reshape(B * T, n, C), H_post.reshape(B * T, n, 1), y.reshape(B * T, 1, C)
     if _eager_form(x):
-        out = torch.bmm(H_res, x).baddbmm_(H_post, y)
-    else:
-        out = torch.baddbmm(H_post * y, H_res, x)
+        return _WriteStreams.apply(x, H_res, H_post, y)
+    B, T, n, C = x.shape
+    M = B * T
+    out = torch.baddbmm(H_post.reshape(M, n, 1) * y.reshape(M, 1, C), H_res.reshape(M, n, n), x.reshape(M, n, C))
     return out.view(B, T, n, C)
 
 
@@ -229,7 +281,7 @@ class MHCCoefficients(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n = self.n
         with torch.autocast(device_type=x.device.type, enabled=False):
-            h = rms_normed_projection(x.float().flatten(-2), self.phi.float(), self.eps)  # [B, T, n^2 + 2n]
+            h = rms_normed_projection(x.float(), self.phi.float(), self.eps)  # [B, T, n^2 + 2n]
             h_pre, h_post, h_res = h.split([n, n, n * n], dim=-1)
             H_pre = torch.sigmoid(self.alpha_pre.float() * h_pre + self.b_pre.float())
             H_post = 2.0 * torch.sigmoid(self.alpha_post.float() * h_post + self.b_post.float())
