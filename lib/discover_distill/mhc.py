@@ -303,12 +303,13 @@ class MHCSublayer(nn.Module):
         """x: [B, T, n, C] residual streams -> updated streams, same shape and dtype."""
         if self.coef is None:  # n = 1: exactly x + F(x), no coefficients at all
             return x + self.fn(x[:, :, 0], **kw).unsqueeze(2)
-        H_pre, H_post, H_res = self.coef(x)
+        xf = x.float()  # one fp32 view of the streams for the coefficients, the read and the write
+        H_pre, H_post, H_res = self.coef(xf)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            f_in = read_streams(x.float(), H_pre)
+            f_in = read_streams(xf, H_pre)
         y = self.fn(f_in.to(x.dtype), **kw)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            out = write_streams(x.float(), H_res, H_post, y.float())
+            out = write_streams(xf, H_res, H_post, y.float())
         return out.to(x.dtype)
 
 

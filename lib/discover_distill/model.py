@@ -188,8 +188,9 @@ class GPT(nn.Module):
     def compile_blocks(self) -> "GPT":
         """torch.compile each block in place (regional compilation). The blocks run the same code
         on same-shaped parameters, so they share one compiled graph: compile time does not grow
-        with depth, and state_dict keys keep no `_orig_mod.` prefix. (CUDA graphs per block do not work: the blocks share one compiled
-        function, so cudagraph trees reuse a block's output buffer for the next block.)"""
+        with depth, and state_dict keys keep no `_orig_mod.` prefix. (CUDA graphs per block do not
+        work: the blocks share one compiled function, so cudagraph trees reuse a block's output
+        buffer for the next block.)"""
         for layer in self.layers:
             layer.compile()
         return self
