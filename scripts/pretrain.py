@@ -36,8 +36,9 @@ from discover_distill.distributed import (all_reduce_mean, any_rank, barrier, in
 from discover_distill.evaluate import perplexity
 from discover_distill.model import GPT
 from discover_distill.tracker import EXIT_PAUSED, RunTracker, format_duration
-from discover_distill.training import (autocast, cosine_lr, format_rate, peak_flops, resolve_device,
-                                       resolve_dtype, say, seed_everything)
+from discover_distill.training import (COMPILE_MODES, autocast, compile_for_training, cosine_lr, format_rate,
+                                       peak_flops, resolve_compile, resolve_device, resolve_dtype, say,
+                                       seed_everything)
 
 LATEST, STEP_PREFIX = "ckpt_latest.pt", "ckpt_step"
 LOG_AT_LEAST_S = 30.0
@@ -68,8 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed for init, data order and sampling")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16")
-    p.add_argument("--compile", default="auto", choices=["auto", "0", "1"],
-                   help="torch.compile each transformer block (auto = on for CUDA)")
+    p.add_argument("--compile", default="auto", choices=list(COMPILE_MODES),
+                   help="auto: the whole model with CUDA graphs on one GPU, per block under torchrun, "
+                        "off on a CPU | 1: as auto, per block on a CPU | blocks | graphs | 0: eager")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -119,7 +121,7 @@ def main() -> int:
     info = init_distributed("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     device = resolve_device(args.device, info.local_rank)
     dtype = resolve_dtype(args.dtype, device)
-    use_compile = args.compile == "1" or (args.compile == "auto" and device.type == "cuda")
+    compile_mode = resolve_compile(args.compile, device, info.world_size)
     cfg = load_model_config(args.model)
     if args.seq_len > cfg.max_seq_len:
         raise UserError(f"--seq_len {args.seq_len} exceeds max_seq_len {cfg.max_seq_len} of {args.model}")
@@ -164,7 +166,8 @@ def main() -> int:
     n_params = model.num_params()
     flops_per_token = model.flops_per_token(args.seq_len)
     peak = peak_flops(device)
-    train_model = model.compile_blocks() if use_compile else model
+    train_model = compile_for_training(model, compile_mode)
+    graphs = compile_mode == "graphs"
     if info.enabled:
         train_model = DDP(train_model, device_ids=[info.local_rank] if device.type == "cuda" else None)
 
@@ -178,14 +181,14 @@ def main() -> int:
         save_model_config(cfg, os.path.join(args.out, "model_config.json"))
         ck.atomic_write_json(os.path.join(args.out, "pretrain_config.json"), {
             **run_args, "global_bs": global_bs, "tokens_per_step": tokens_per_step, "world_size": info.world_size,
-            "device": str(device), "dtype": str(dtype).replace("torch.", ""), "compile": use_compile,
+            "device": str(device), "dtype": str(dtype).replace("torch.", ""), "compile": compile_mode,
             "num_params": n_params, "flops_per_token": flops_per_token,
             "tokenizer_sha256": train.tokenizer_sha256, "train_tokens": len(train), "val_tokens": len(val)})
         if resume is not None:
             truncate_metrics(metrics_path, start_step)
         say(f"model {args.model}: {n_params / 1e6:.2f}M parameters | device {device} {str(dtype)[6:]} | "
             f"world {info.world_size} | global batch {global_bs} x {args.seq_len} = {tokens_per_step} tokens/step"
-            f" | grad_accum {accum} | compile {use_compile}")
+            f" | grad_accum {accum} | compile {compile_mode}")
 
     def save_checkpoint(step: int, as_step_file: bool) -> str:
         state = {"kind": "pretrain", "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -235,6 +238,8 @@ def main() -> int:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             sync_ctx = train_model.no_sync() if info.enabled and micro < accum - 1 else contextlib.nullcontext()
             with sync_ctx:
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast(device, dtype):
                     _, loss = train_model(x, targets=y)
                 if step + 1 == args.debug_nan_at_step:
@@ -245,7 +250,7 @@ def main() -> int:
                                                    float("inf"))
         bad |= ~(torch.isfinite(step_loss) & torch.isfinite(grad_norm))
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=not graphs)
         done = step + 1
         tracker.update(done)
         # log on schedule, at evals, on the first step (a new run shows progress at once) and at
@@ -275,11 +280,17 @@ def main() -> int:
                 row["mfu"] = mfu
             if is_eval:
                 row.update(evaluate(done))
-            rate = (done - start_step) / max(now - t_start, 1e-9)
+            # ETA from the steps since the first of this process, whose time is mostly compilation
+            first = done == start_step + 1
+            if first:
+                t_first = now
+            rate = (done - start_step - 1) / max(now - t_first, 1e-9)
             line = (f"step {done}/{args.steps} | loss {mean_loss:.4f} | lr {lr:.2e} | {format_rate(tok_s)}"
                     + (f" | mfu {100 * mfu:.1f}%" if mfu is not None else "")
                     + (f" | val {row['val_loss']:.4f} ppl {row['val_ppl']:.2f}" if "val_loss" in row else "")
-                    + f" | eta {format_duration((args.steps - done) / rate)}")
+                    + (f" | first step {now - t_start:.1f}s" + (" with compilation" if compile_mode != "none" else "")
+                       if first else
+                       f" | eta {format_duration((args.steps - done) / max(rate, 1e-9))}"))
             if info.is_main:
                 ck.append_jsonl(metrics_path, row)
                 say(line)

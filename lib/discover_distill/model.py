@@ -190,7 +190,7 @@ class GPT(nn.Module):
         on same-shaped parameters, so they share one compiled graph: compile time does not grow
         with depth, and state_dict keys keep no `_orig_mod.` prefix. (CUDA graphs per block do not
         work: the blocks share one compiled function, so cudagraph trees reuse a block's output
-        buffer for the next block.)"""
+        buffer for the next block; pretrain's `--compile graphs` compiles the whole model.)"""
         for layer in self.layers:
             layer.compile()
         return self
