@@ -47,8 +47,11 @@ def test_status_table_and_stale_detection(tmp_path):
 
 def test_watch_exits_cleanly_on_ctrl_c(tmp_path):
     make_runs(str(tmp_path))
+    # Ctrl+C reaches a Python script as KeyboardInterrupt only if SIGINT is not ignored when it
+    # starts; a shell ignores it in background jobs (`make test &`), so the child resets it
     p = subprocess.Popen([sys.executable, "paper/scripts/run_status.py", "--root", str(tmp_path), "--watch", "0.2"],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = 0
     for line in p.stdout:  # wait until the watch loop is running (start-up time varies with load)
         seen += "refresh" in line
