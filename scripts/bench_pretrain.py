@@ -22,7 +22,8 @@ import torch
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.config import load_model_config
 from discover_distill.model import GPT
-from discover_distill.training import autocast, peak_flops, resolve_device, resolve_dtype, say
+from discover_distill.training import (COMPILE_MODES, autocast, compile_for_training, peak_flops, resolve_compile,
+                                       resolve_device, resolve_dtype, say)
 
 
 def load_nanogpt(nanogpt_dir: str):
@@ -36,18 +37,21 @@ def load_nanogpt(nanogpt_dir: str):
     return module
 
 
-def time_training(model, optimizer, x, y, device, dtype, warmup: int, steps: int) -> list[float]:
-    """Seconds per full training step (forward, backward, AdamW), one entry per timed step."""
+def time_training(model, optimizer, x, y, device, dtype, warmup: int, steps: int, graphs: bool = False) -> list[float]:
+    """Seconds per full training step (forward, backward, AdamW), one entry per timed step.
+    graphs: the model runs under CUDA graphs, stepped as pretrain.py steps it."""
     times = []
     for i in range(warmup + steps):
         if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(device, dtype):
             _, loss = model(x, y)
         loss.backward()
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=not graphs)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= warmup:
@@ -66,14 +70,16 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model per round")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto | fp32 | bf16")
-    p.add_argument("--compile", type=int, default=0,
-                   help="1 = torch.compile every model (ours per block, as pretrain.py does)")
+    p.add_argument("--compile", default="0", choices=list(COMPILE_MODES),
+                   help="compile ours as pretrain.py's --compile does (1: CUDA graphs on a GPU, per block on a "
+                        "CPU) and nanoGPT with torch.compile, as its train.py does; 0 = all eager")
     p.add_argument("--out", default="", help="optional JSON file for the results")
     args = p.parse_args()
     require_file(args.model, "--model")
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     cfg = load_model_config(args.model)
+    compile_mode = resolve_compile(args.compile, device, world_size=1)
     nano = load_nanogpt(args.nanogpt_dir)
     torch.manual_seed(0)
     models = {
@@ -89,8 +95,8 @@ def main() -> int:
             optims[name] = m.configure_optimizers(0.1, 3e-4, (0.9, 0.95), device.type)
         else:
             optims[name] = m.configure_optimizer(weight_decay=0.1, lr=3e-4, betas=(0.9, 0.95), device_type=device.type)
-        if args.compile:
-            models[name] = m.compile_blocks() if name != "nanogpt" else torch.compile(m)
+        if compile_mode != "none":
+            models[name] = compile_for_training(m, compile_mode) if name != "nanogpt" else torch.compile(m)
     x = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
     y = torch.randint(0, cfg.vocab_size, (args.batch, args.seq_len), device=device)
     times = {name: [] for name in models}
@@ -98,13 +104,15 @@ def main() -> int:
     for r in range(args.rounds):
         medians = {}
         for name, m in models.items():
-            t = time_training(m, optims[name], x, y, device, dtype, args.warmup, args.steps)
+            t = time_training(m, optims[name], x, y, device, dtype, args.warmup, args.steps,
+                              graphs=compile_mode == "graphs" and name != "nanogpt")
             times[name] += t
             medians[name] = statistics.median(t)
         round_ratios.append(medians["nanogpt"] / medians["ours"])
     tokens = args.batch * args.seq_len
     peak = peak_flops(device)
-    result = {"device": str(device), "dtype": str(dtype), "seq_len": args.seq_len, "batch": args.batch,
+    result = {"device": str(device), "dtype": str(dtype), "compile": compile_mode, "seq_len": args.seq_len,
+              "batch": args.batch,
               "threads": torch.get_num_threads(), "models": {}}
     say(f"{'model':<12} {'params':>9} {'median step':>12} {'tok/s':>10}" + ("  mfu" if peak else ""))
     for name, m in models.items():
