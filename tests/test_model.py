@@ -143,3 +143,60 @@ def test_optimizer_decays_matrices_only():
                  "layers.0.attn.coef.b_pre", "layers.0.mlp.coef.alpha_res"):
         assert name in no_decay
     assert opt.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+def test_eager_cpu_forms_of_rmsnorm_and_rope_match_the_composite_forms(monkeypatch):
+    """On a CPU in eager fp32, RMSNorm and RoPE run as hand-written autograd Functions (fewer
+    passes over memory). They must give the composite forms' values and gradients; gradcheck pins
+    each backward, and the whole model's loss and gradients must not depend on the form."""
+    import torch.nn.functional as F
+    from discover_distill import model as model_module
+    from discover_distill.model import RMSNorm, _RMSNormFn, _RopeFn, apply_rope
+
+    torch.manual_seed(0)
+    x64 = (torch.randn(2, 3, 5, 8, dtype=torch.float64) * 3).requires_grad_()
+    w64 = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _RMSNormFn.apply(a, b, 1e-6), (x64, w64))
+    cos, sin = torch.randn(1, 1, 5, 4, dtype=torch.float64), torch.randn(1, 1, 5, 4, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: _RopeFn.apply(a, cos, sin), (x64,))
+
+    # RMSNorm module (Function) against F.rms_norm, values and both gradients
+    norm = RMSNorm(16, 1e-6)
+    norm.weight.data.normal_()
+    x = torch.randn(4, 6, 16, requires_grad=True)
+    g = torch.randn(4, 6, 16)
+    got = norm(x)
+    got_grads = torch.autograd.grad(got, (x, norm.weight), g)
+    want = F.rms_norm(x, (16,), norm.weight, 1e-6)
+    want_grads = torch.autograd.grad(want, (x, norm.weight), g)
+    assert torch.allclose(got, want, atol=1e-6)
+    for a, b in zip(got_grads, want_grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+    # RoPE on q as the model makes it (a transposed view), with per-row positions: the rotation
+    # written out by hand, and the output keeps the input's strides
+    B, T, H, D = 2, 5, 3, 8
+    q = torch.randn(B, T, H * D).view(B, T, H, D).transpose(1, 2).requires_grad_()
+    angles = torch.rand(B, 1, T, D // 2) * 6
+    cos, sin = angles.cos(), angles.sin()
+    got = apply_rope(q, cos, sin)
+    x1, x2 = q[..., :D // 2], q[..., D // 2:]
+    want = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    g = torch.randn(B, H, T, D)
+    assert got.stride() == q.stride() and torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(torch.autograd.grad(got, q, g)[0], torch.autograd.grad(want, q, g)[0], atol=1e-6)
+
+    # the whole model, mHC on and off: same loss and gradients with either form
+    for streams in (4, 1):
+        torch.manual_seed(1)
+        model = GPT(small(mhc_streams=streams))
+        idx = torch.randint(0, V, (2, 12))
+        results = []
+        for eager in (True, False):
+            monkeypatch.setattr(model_module, "_eager_fp32", lambda t, eager=eager: eager)
+            model.zero_grad()
+            _, loss = model(idx, idx)
+            loss.backward()
+            results.append([loss.detach()] + [p.grad.clone() for p in model.parameters()])
+        for a, b in zip(*results):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (a - b).abs().max()

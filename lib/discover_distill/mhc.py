@@ -138,7 +138,7 @@ def sinkhorn(logits: torch.Tensor, iters: int) -> torch.Tensor:
 # and every autograd temporary is a pass over [B, T, n, C]; on a CPU the batched-GEMM forms and
 # the hand-written backward, which make no such temporaries, are faster there. (Eager CUDA keeps
 # the pointwise form too: the form measured on the GPU.)
-def _eager_form(x: torch.Tensor) -> bool:
+def eager_form(x: torch.Tensor) -> bool:
     return not x.is_cuda and not torch.compiler.is_compiling()
 
 
@@ -224,7 +224,7 @@ class _WriteStreams(torch.autograd.Function):
 
 def rms_normed_projection(x: torch.Tensor, phi: torch.Tensor, eps: float) -> torch.Tensor:
     """Streams x [..., n, C] -> RMSNorm(flatten(x)) @ phi [..., K] (no norm weight), in x's dtype."""
-    if _eager_form(x):
+    if eager_form(x):
         return _RMSNormedProjection.apply(x, phi, eps)
     flat = x.flatten(-2)
     mean_sq = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square() / flat.shape[-1]
@@ -233,7 +233,7 @@ def rms_normed_projection(x: torch.Tensor, phi: torch.Tensor, eps: float) -> tor
 
 def read_streams(x: torch.Tensor, H_pre: torch.Tensor) -> torch.Tensor:
     """H_pre x: streams [B, T, n, C] weighted by H_pre [B, T, n] and summed -> [B, T, C]."""
-    if _eager_form(x):
+    if eager_form(x):
         return _ReadStreams.apply(x, H_pre)
     return (H_pre.unsqueeze(-1) * x).sum(dim=2)
 
@@ -241,7 +241,7 @@ def read_streams(x: torch.Tensor, H_pre: torch.Tensor) -> torch.Tensor:
 def write_streams(x: torch.Tensor, H_res: torch.Tensor, H_post: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """H_res x + H_post^T y: streams [B, T, n, C] mixed by H_res [B, T, n, n], plus the sublayer
     output y [B, T, C] written into stream i with weight H_post[..., i]."""
-    if _eager_form(x):
+    if eager_form(x):
         return _WriteStreams.apply(x, H_res, H_post, y)
     B, T, n, C = x.shape
     M = B * T
@@ -302,7 +302,8 @@ class MHCSublayer(nn.Module):
     def forward(self, x: torch.Tensor, **kw) -> torch.Tensor:
         """x: [B, T, n, C] residual streams -> updated streams, same shape and dtype."""
         if self.coef is None:  # n = 1: exactly x + F(x), no coefficients at all
-            return x + self.fn(x[:, :, 0], **kw).unsqueeze(2)
+            # (squeeze, not x[:, :, 0]: its backward is a view, where select's writes a zero-filled copy)
+            return x + self.fn(x.squeeze(2), **kw).unsqueeze(2)
         xf = x.float()  # one fp32 view of the streams for the coefficients, the read and the write
         H_pre, H_post, H_res = self.coef(xf)
         with torch.autocast(device_type=x.device.type, enabled=False):

@@ -13,7 +13,36 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
-from .mhc import MHCSublayer, collapse_streams, expand_streams
+from .mhc import MHCSublayer, collapse_streams, eager_form, expand_streams
+
+
+def _eager_fp32(x: torch.Tensor) -> bool:
+    """The hand-written autograd forms below serve eager fp32 on a CPU. Elsewhere the composite
+    forms stay: Inductor fuses them under torch.compile, and GPU autocast keeps its dtype rules."""
+    return eager_form(x) and x.dtype == torch.float32
+
+
+class _RMSNormFn(torch.autograd.Function):
+    """F.rms_norm in 3 passes forward and 4 backward. On a CPU F.rms_norm is composite (pow,
+    mean, rsqrt, two muls), and its autograd graph adds a pass per op."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        C = x.shape[-1]
+        r = torch.rsqrt(torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(C).add_(eps))
+        x_hat = x * r
+        ctx.save_for_backward(x_hat, r, weight)
+        return x_hat * weight
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        # y = w * x_hat, x_hat = x r: dx = r (g w - x_hat mean(g w x_hat)), dw = sum over rows of g x_hat
+        x_hat, r, weight = ctx.saved_tensors
+        C = x_hat.shape[-1]
+        grad_w = (grad * x_hat).reshape(-1, C).sum(0) if ctx.needs_input_grad[1] else None
+        g_w = grad * weight
+        mean = torch.linalg.vecdot(g_w, x_hat, dim=-1).unsqueeze(-1).div_(-C)
+        return g_w.addcmul_(x_hat, mean).mul_(r), grad_w, None
 
 
 class RMSNorm(nn.Module):
@@ -23,6 +52,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _eager_fp32(x) and self.weight.dtype == torch.float32:
+            return _RMSNormFn.apply(x, self.weight, self.eps)
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
@@ -32,8 +63,35 @@ def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor
     return freqs.cos(), freqs.sin()
 
 
+def _rotate_into(out: torch.Tensor, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """out = x rotated by the angles (cos, sin), both halves written in place: 4 passes, no cat."""
+    x1, x2 = x.chunk(2, dim=-1)
+    o1, o2 = out.chunk(2, dim=-1)
+    torch.mul(x1, cos, out=o1).addcmul_(x2, sin, value=-1.0)
+    torch.mul(x1, sin, out=o2).addcmul_(x2, cos)
+    return out
+
+
+class _RopeFn(torch.autograd.Function):
+    """apply_rope with its backward, the rotation by the opposite angles."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(cos, sin)
+        # outputs keep their input's strides: q and k are transposed views of a projection's
+        # output, and a contiguous result would cost a copy when the gradient is transposed back
+        return _rotate_into(torch.empty_like(x), x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        cos, sin = ctx.saved_tensors
+        return _rotate_into(torch.empty_like(grad), grad, cos, -sin), None, None
+
+
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x [B, H, T, D]; cos/sin broadcastable to [B, 1, T, D/2] (rotate-half convention)."""
+    if _eager_fp32(x) and not cos.requires_grad and not sin.requires_grad:
+        return _RopeFn.apply(x, cos, sin)
     x1, x2 = x.float().chunk(2, dim=-1)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
