@@ -75,6 +75,33 @@ def test_sinkhorn_gradient_matches_autograd_through_the_reference(scale):
         assert torch.allclose(x.grad.double(), ref.grad, atol=1e-4), iters
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (1, 4, 4), (1, 1, 4, 4)])
+def test_sinkhorn_backward_with_a_single_matrix(shape):
+    """B*T = 1 (one token, e.g. the first decode step): the permuted incoming gradient is then
+    already contiguous; the backward must still return (and work on) a fresh tensor, since a
+    custom op's output may not alias its input and the caller's gradient must stay untouched."""
+    torch.manual_seed(0)
+    logits = torch.randn(shape, dtype=torch.float64)
+    weights = torch.randn(shape, dtype=torch.float64)
+    ref = logits.clone().requires_grad_()
+    (reference_sinkhorn(ref, 20) * weights).sum().backward()
+    x = logits.float().requires_grad_()
+    out = sinkhorn(x, 20)
+    grad_out = weights.float()
+    out.backward(grad_out)
+    assert torch.allclose(x.grad.double(), ref.grad, atol=1e-4)
+    assert torch.equal(grad_out, weights.float())
+
+
+def test_model_forward_backward_on_a_single_token():
+    torch.manual_seed(0)
+    model = GPT(tiny())
+    logits, _ = model(torch.randint(0, V, (1, 1)))
+    logits.float().square().mean().backward()
+    coef_grads = [sub.coef.alpha_res.grad for sub in sublayers(model)]
+    assert all(g is not None and torch.isfinite(g) for g in coef_grads)
+
+
 TRITON_CHECK = """
 import torch
 from discover_distill import mhc, mhc_triton

@@ -36,6 +36,20 @@ def test_adaptive_beta_hits_ln2(rewards):
     assert abs(kl_to_uniform(r, beta) - LN2) < 1e-6
 
 
+@pytest.mark.parametrize("spread", [10.0 ** e for e in range(-6, 10)])
+def test_adaptive_beta_hits_ln2_at_every_reward_scale(spread):
+    """Scaled copies of one reward vector need beta ∝ 1 / spread; the KL must hit ln 2 all the
+    same (an absolute tolerance on beta < 1 missed it by 0.059 for [1e9, -1e9, 0])."""
+    for base in ([0.3, -1.2, 0.7, 0.1, 2.0, -0.4], [1.0, -1.0, 0.0]):
+        r = torch.tensor(base, dtype=torch.float64) * spread
+        beta = adaptive_beta(r)
+        if kl_to_uniform(r, BETA_CAP) < LN2:  # needs beta beyond the cap (the smallest spreads)
+            assert beta == BETA_CAP
+        else:
+            assert 0 < beta < BETA_CAP
+            assert abs(kl_to_uniform(r, beta) - LN2) < 1e-6, (spread, beta)
+
+
 def test_adaptive_beta_unreachable_is_capped():
     assert adaptive_beta(torch.tensor([1.0, 1.0, 1.0, 0.0])) == BETA_CAP  # 3 of 4 tied at the max
     assert adaptive_beta(torch.tensor([0.5, 0.5])) == BETA_CAP

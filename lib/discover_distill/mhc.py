@@ -69,7 +69,9 @@ def _sinkhorn_bwd_torch(grad: torch.Tensor, logits: torch.Tensor, us: torch.Tens
     # the matrices P_t are rebuilt per half-step in two [n, n, M] buffers, not stored for all t:
     # on a CPU, fresh [iters, n, n, M] temporaries cost more than the extra multiplies
     k_v, p_col = torch.empty_like(k), torch.empty_like(k)
-    g = grad.float().permute(1, 2, 0).contiguous()  # becomes the gradient w.r.t. log P below
+    # becomes the gradient w.r.t. log P below, updated in place: always a copy (with a single
+    # matrix, M = 1, the permuted grad is already contiguous and .contiguous() would alias it)
+    g = grad.permute(1, 2, 0).to(torch.float32, memory_format=torch.contiguous_format, copy=True)
     for t in range(vs.shape[0] - 1, -1, -1):
         torch.mul(k, vs[t][None], out=k_v)                                           # K diag(v_t)
         if t == vs.shape[0] - 1:

@@ -44,26 +44,32 @@ def kl_to_uniform(rewards: torch.Tensor, beta: float) -> float:
 def adaptive_beta(rewards: torch.Tensor, target_kl: float = LN2, tol: float = 1e-9, cap: float = BETA_CAP) -> float:
     """The beta at which KL(softmax(beta r) || uniform) = target_kl (default ln 2).
 
-    The KL grows monotonically with beta from 0, so: double an upper bound from 1 until the KL
-    reaches the target (at most `cap`), then bisect. When even `cap` cannot reach the target (e.g.
-    more than half the group shares the maximum reward, or all rewards are equal) `cap` is returned.
+    The KL grows monotonically with beta from 0, so: bracket the target between two betas a
+    factor 2 apart, doubling from [1/2, 1] until the KL reaches it (at most `cap`), or halving
+    while it still does (reward spreads far above 1 need beta << 1); then bisect to a relative
+    tolerance `tol` on beta, which pins the KL equally well at every reward scale (the KL depends
+    on beta only through beta * r). When even `cap` cannot reach the target (e.g. more than half
+    the group shares the maximum reward, or all rewards are equal) `cap` is returned.
     """
     if rewards.numel() < 2 or float(rewards.max() - rewards.min()) == 0.0:
         return cap
-    hi = 1.0
-    while kl_to_uniform(rewards, hi) < target_kl:
-        if hi >= cap:
-            return cap
-        hi = min(hi * 2.0, cap)
-    lo = 0.0
-    for _ in range(200):
+    lo, hi = 0.5, 1.0  # invariant once bracketed: KL(lo) < target <= KL(hi)
+    if kl_to_uniform(rewards, hi) >= target_kl:
+        while kl_to_uniform(rewards, lo) >= target_kl:
+            lo, hi = lo / 2, lo
+    else:
+        while kl_to_uniform(rewards, hi) < target_kl:
+            if hi >= cap:
+                return cap
+            lo, hi = hi, min(hi * 2.0, cap)
+    for _ in range(200):  # the bracket starts within a factor 2: ~30 halvings reach tol = 1e-9
+        if hi - lo <= tol * hi:
+            break
         mid = 0.5 * (lo + hi)
         if kl_to_uniform(rewards, mid) < target_kl:
             lo = mid
         else:
             hi = mid
-        if hi - lo <= tol * max(1.0, hi):
-            break
     return 0.5 * (lo + hi)
 
 
