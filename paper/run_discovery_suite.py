@@ -21,8 +21,6 @@ import shutil
 import sys
 import time
 
-import torch
-
 from discover_distill import discovery as D
 from discover_distill.checkpoint import atomic_write_json, atomic_write_text
 from discover_distill.cli import UserError, require_file, run
@@ -55,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kl_lambda", type=float, default=0.1, help="per-token KL-to-base shaping weight (0 = off)")
     p.add_argument("--lora_rank", type=int, default=8, help="LoRA rank")
     p.add_argument("--lora_alpha", type=float, default=16.0, help="LoRA alpha (scale = alpha / rank)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the LoRA parameters")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the LoRA parameters "
+                   "(0 = the ttt_lr0 control: reuse prompts and sampling, no learning)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--groups", type=int, default=4, help="start states per TTT step with reuse")
     p.add_argument("--budget_match", choices=["samples", "flops"], default="samples",
@@ -72,6 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                  "lora_rank"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
+    if args.lr < 0:
+        p.error("--lr must be >= 0")
     return args
 
 
@@ -96,8 +97,9 @@ def write_summary(out_root: str, tasks: list[dict]) -> list[dict]:
         if os.path.isfile(path):
             with open(path) as f:
                 r = json.load(f)
-            rows.append({k: r[k] for k in ("task_id", "family", "difficulty", "mode", "best_reward", "solved",
-                                           "samples", "generated_tokens", "flops", "first_step_solved", "wall_s")})
+            rows.append({k: r.get(k) for k in ("task_id", "family", "difficulty", "mode", "best_reward", "solved",
+                                           "samples", "generated_tokens", "flops", "first_step_solved", "wall_s",
+                                           "best_curve")})
     atomic_write_text(os.path.join(out_root, "summary.jsonl"), "".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
@@ -164,11 +166,10 @@ def main() -> int:
             if os.path.isdir(d):
                 shutil.rmtree(d)
             os.makedirs(d)
-        gen = torch.Generator(device=device).manual_seed(D.hash_seed(args.seed, batch[0]["task_id"]))
         if args.mode == "ttt":
-            results = D.run_ttt(model, tok, batch, cfg, gen, dirs, args.seed, dtype=dtype)
+            results = D.run_ttt(model, tok, batch, cfg, dirs, args.seed, dtype=dtype)
         else:
-            results = D.run_bestofn(model, tok, batch, cfg, gen, dtype=dtype)
+            results = D.run_bestofn(model, tok, batch, cfg, args.seed, dtype=dtype)
         for d, r in zip(dirs, results):
             atomic_write_json(os.path.join(d, "result.json"), r)
         finished += len(batch)

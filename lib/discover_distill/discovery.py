@@ -1,11 +1,15 @@
-"""Best-of-N and test-time training (TTT) on verifiable tasks (DESIGN §4).
+"""Best-of-N and test-time training (TTT) on verifiable tasks (DESIGN §4): the loops over a batch
+of tasks. The arithmetic of one TTT step (advantages, KL shaping, FLOPs) lives in ttt.py.
 
 Both loops work on a batch of tasks at once: every task's rollouts go into one sampling call,
 and in TTT every task trains its own LoRA adapter (rows carry their task's adapter id), so one
-forward/backward serves all tasks of the batch while their adapters stay independent.
+forward/backward serves all tasks of the batch while their adapters stay independent. Each task
+samples from its own generator seeded by (seed, task_id), so its result does not depend on which
+tasks share its batch or shard.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -18,12 +22,12 @@ from . import prompts
 from .archive import PuctArchive
 from .fileio import append_jsonl
 from .cli import UserError
-from .lora import LoRAConfig, adapters_for_rows, lora_disabled, lora_modules, lora_parameters, reset_adapter, save_lora
-from .objectives import (adaptive_beta, entropic_advantages, expected_advantages, kl_shaped_advantages,
-                         policy_gradient_loss)
+from .lora import LoRAConfig, lora_disabled, lora_parameters, reset_adapter, save_lora
+from .objectives import policy_gradient_loss
 from .sampling import generate
 from .tasks import FAMILIES, SOLVED, TASK_ID_RE, TASK_KEYS, reward_for_task
-from .training import autocast
+from .ttt import (base_params, clip_per_adapter, completion_logprobs, group_advantages, lora_update_norms, sampling_flops,
+                  token_advantages, training_flops)
 
 
 TOP_SOLUTIONS = 8  # distinct best answers kept per task (the SDFT data builder draws from them)
@@ -44,8 +48,9 @@ class DiscoveryConfig:
     lora_alpha: float = 16.0
     lr: float = 1e-3
     temperature: float = 1.0
-    groups: int = 4                   # start states per step with reuse (rollouts are split among them)
-    archive_cap: int = 64
+    groups: int = 4                   # start states per step with reuse (rollouts are split among them;
+                                      # 32 / 4 = 8 per state, the official group size)
+    archive_cap: int = 1000           # the official PUCTSampler's max_buffer_size
     grad_clip: float = 1.0
     budget_match: str = "samples"     # samples | flops (best-of-N only)
     save_adapter_every: int = 10
@@ -142,7 +147,9 @@ def bestofn_budget(cfg: DiscoveryConfig) -> int:
     """Samples per task. `samples`: ttt_steps x rollouts (the anchor paper's convention).
     `flops`: also charge TTT's training passes -- per rollout a backward-inclusive pass over its
     tokens (~3x a forward) plus, with KL shaping, one more forward for the base log-probs -- so
-    best-of-N gets (1 + 3 + [kl]) times the samples."""
+    best-of-N gets (1 + 3 + [kl]) times the samples. This counts tokens as if prompts cost what
+    answers cost; the FLOPs both arms actually spent are recorded per task (ttt.py's formulas),
+    so the registry shows how close the match is."""
     n = cfg.ttt_steps * cfg.rollouts
     if cfg.budget_match == "flops":
         n *= 1 + 3 + (1 if cfg.kl_lambda else 0)
@@ -151,20 +158,28 @@ def bestofn_budget(cfg: DiscoveryConfig) -> int:
 
 # --- best-of-N -------------------------------------------------------------------------------
 
-def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torch.Generator,
+def task_generators(tasks: list[dict], seed: int, device) -> list[torch.Generator]:
+    """One sampling generator per task, seeded from (seed, task_id) only: a task's samples never
+    depend on which tasks share its batch or shard (DESIGN §4, reproducibility)."""
+    return [torch.Generator(device=device).manual_seed(hash_seed(seed, t["task_id"])) for t in tasks]
+
+
+def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, seed: int,
                 dtype=torch.float32, log=print) -> list[dict]:
     """Sample each task's budget in rounds of `rollouts`, all tasks of the batch per round."""
+    device = next(model.parameters()).device
     states = [TaskState(t) for t in tasks]
+    gens = task_generators(tasks, seed, device)
     budget = bestofn_budget(cfg)
-    n_params = model.num_params()
+    n_params = base_params(model)
     ids = [prompt_ids(tok, prompts.plain_prompt(t["prompt"])) for t in tasks]
     rounds = math.ceil(budget / cfg.rollouts)
-    curves: list[list[dict]] = [[] for _ in tasks]  # best-so-far after each round (for the sample curves)
+    curves: list[list[dict]] = [[] for _ in tasks]  # best-so-far after each round (the budget curves)
     for r in range(rounds):
         n = min(cfg.rollouts, budget - r * cfg.rollouts)
         s = generate(model, ids, [n] * len(tasks), max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id,
                      pad_id=tok.pad_id, temperature=cfg.temperature, stop_strings=prompts.STOP_STRINGS,
-                     decode=tok.decode, generator=generator, dtype=dtype)
+                     decode=tok.decode, generator=gens, vocab_limit=tok.vocab_size, dtype=dtype)
         owners = s.prompt_index.tolist()
         answers, rewards = score(s, owners, states)
         gen_per_row = s.mask.sum(1).tolist()
@@ -172,50 +187,35 @@ def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: 
             rows = [i for i, o in enumerate(owners) if o == k]
             st.observe(r + 1, [answers[i] for i in rows], [rewards[i] for i in rows])
             st.samples += len(rows)
-            st.generated_tokens += int(sum(gen_per_row[i] for i in rows))
-            st.flops += 2 * n_params * (len(ids[k]) + sum(gen_per_row[i] for i in rows))
+            n_gen = int(sum(gen_per_row[i] for i in rows))
+            st.generated_tokens += n_gen
+            st.flops += sampling_flops(n_params, len(ids[k]), n_gen)
             curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
     return [st.result(cfg, {"budget": budget, "best_curve": curves[k]}) for k, st in enumerate(states)]
 
 
 # --- TTT -------------------------------------------------------------------------------------
 
-def completion_logprobs(model, seqs: list[list[int]], prompt_lens: list[int], comp_lens: list[int],
-                        adapter_ids: torch.Tensor | None, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs [N, Tc] of each completion token given its prompt (right-padded batch) and mask."""
-    device = next(model.parameters()).device
-    T = max(len(s) for s in seqs)
-    Tc = max(comp_lens)
-    idx = torch.zeros(len(seqs), T, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        idx[i, :len(s)] = torch.tensor(s)
-    idx = idx.to(device)
-    with adapters_for_rows(model, adapter_ids), autocast(device, dtype):
-        logits, _ = model(idx[:, :-1])
-    logp_all = torch.log_softmax(logits.float(), dim=-1)
-    gather_pos = torch.zeros(len(seqs), Tc, dtype=torch.long)
-    mask = torch.zeros(len(seqs), Tc, dtype=torch.bool)
-    for i, (p, c) in enumerate(zip(prompt_lens, comp_lens)):
-        gather_pos[i, :c] = torch.arange(p - 1, p - 1 + c)
-        mask[i, :c] = True
-    gather_pos, mask = gather_pos.to(device), mask.to(device)
-    targets = idx.gather(1, (gather_pos + 1).clamp_max(T - 1))
-    rows = torch.arange(len(seqs), device=device)[:, None]
-    logp = logp_all[rows, gather_pos].gather(2, targets[..., None]).squeeze(-1)
-    return logp * mask, mask
+def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[str], seed: int,
+            dtype=torch.float32, log=print) -> list[dict]:
+    """Test-time LoRA training on each task of the batch (model must carry >= len(tasks) adapters).
 
-
-def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torch.Generator, out_dirs: list[str],
-            seed: int, dtype=torch.float32, log=print) -> list[dict]:
-    """Test-time LoRA training on each task of the batch (model must carry len(tasks) adapters)."""
+    Every step: choose start states (PUCT archive), sample `rollouts` per task with the task's own
+    adapter and generator, score, compute group advantages (constant-reward groups carry no signal),
+    shape them per token by the KL to the base, and take one Adam step on every task's LoRA.
+    """
     K = len(tasks)
+    device = next(model.parameters()).device
     lcfg = LoRAConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha)
     for k, t in enumerate(tasks):
         reset_adapter(model, k, seed=hash_seed(seed, t["task_id"]))
+    gens = task_generators(tasks, seed, device)
     params = lora_parameters(model)
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
     states = [TaskState(t, archive=PuctArchive(cap=cfg.archive_cap)) for t in tasks]
-    n_params = model.num_params()
+    curves: list[list[dict]] = [[] for _ in tasks]
+    n_params = base_params(model)
+    V = tok.vocab_size
     for step in range(1, cfg.ttt_steps + 1):
         # 1. start states and prompts: (task k, archive state) groups
         groups, group_prompts, counts = [], [], []
@@ -230,64 +230,60 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torc
                 groups.append((k, state.id))
                 group_prompts.append(prompt_ids(tok, text))
                 counts.append(n)
-        adapter_of_group = [k for k, _ in groups]
-        # 2. sample with each task's own adapter
+        task_of_group = [k for k, _ in groups]
+        # 2. sample with each task's own adapter and generator
         s = generate(model, group_prompts, counts, max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id,
                      pad_id=tok.pad_id, temperature=cfg.temperature, stop_strings=prompts.STOP_STRINGS,
-                     decode=tok.decode, generator=generator, adapter_ids=adapter_of_group, dtype=dtype)
-        g_of_row = s.prompt_index.tolist()
-        owners = [groups[g][0] for g in g_of_row]
+                     decode=tok.decode, generator=[gens[k] for k in task_of_group], adapter_ids=task_of_group,
+                     vocab_limit=V, dtype=dtype)
+        g_of_row = s.prompt_index.cpu()
+        g_list = g_of_row.tolist()
+        owners = [task_of_group[g] for g in g_list]
         answers, rewards = score(s, owners, states)
         # 3. advantages per group (same task, same start state)
-        r_t = torch.tensor(rewards, dtype=torch.float64)
-        seq_adv = torch.zeros(len(rewards), dtype=torch.float64)
-        betas = [[] for _ in range(K)]
-        for g in range(len(groups)):
-            rows = [i for i, x in enumerate(g_of_row) if x == g]
-            rg = r_t[rows]
-            if cfg.objective == "expected":
-                seq_adv[rows] = expected_advantages(rg)
-            else:
-                beta = adaptive_beta(rg) if cfg.adaptive_beta else cfg.beta
-                if float(rg.max() - rg.min()) > 0:  # constant groups carry no signal: keep them out of the trace
-                    betas[groups[g][0]].append(beta)
-                seq_adv[rows] = entropic_advantages(rg, beta)
+        seq_adv, signal, betas = group_advantages(torch.tensor(rewards, dtype=torch.float64), g_of_row, len(groups),
+                                                  cfg.objective, cfg.adaptive_beta, cfg.beta)
         # 4. one Adam step on every task's LoRA
         comp = [[t for t, m in zip(s.tokens[i].tolist(), s.mask[i].tolist()) if m] for i in range(len(rewards))]
         keep = [i for i, c in enumerate(comp) if c]
         stats = {k: {} for k in range(K)}
+        train_tokens = [0] * K
         if keep:
-            seqs = [group_prompts[g_of_row[i]] + comp[i] for i in keep]
-            plens = [len(group_prompts[g_of_row[i]]) for i in keep]
+            seqs = [group_prompts[g_list[i]] + comp[i] for i in keep]
+            plens = [len(group_prompts[g_list[i]]) for i in keep]
             clens = [len(comp[i]) for i in keep]
-            rows_adapter = torch.tensor([owners[i] for i in keep], device=s.tokens.device)
+            for i, n in zip(keep, (len(x) for x in seqs)):
+                train_tokens[owners[i]] += n
+            task_of_row = torch.tensor([owners[i] for i in keep], device=device)
+            learn = cfg.lr > 0  # --lr 0 (the ttt_lr0 control): reuse prompts and sampling, no learning
             model.train()
-            logp, mask = completion_logprobs(model, seqs, plens, clens, rows_adapter, dtype)
+            with torch.set_grad_enabled(learn):
+                logp, mask = completion_logprobs(model, seqs, plens, clens, task_of_row, dtype, vocab_limit=V)
             # base log-probs: the KL shaping needs them, and the KL-to-base metric is reported for
             # every variant (kl_lambda = 0 included; that forward is not charged to its FLOPs)
             with torch.no_grad(), lora_disabled(model):
-                logp_base, _ = completion_logprobs(model, seqs, plens, clens, None, dtype)
-            adv = seq_adv[keep].to(logp.device, torch.float32)
-            tok_adv = torch.zeros_like(logp)
-            for k in range(K):  # the KL baseline mean(d) is per task: tasks must not shape each other
-                rk = torch.tensor([owners[i] == k for i in keep], device=logp.device)
-                if rk.any():
-                    tok_adv[rk] = kl_shaped_advantages(adv[rk], logp[rk].detach(), logp_base[rk], mask[rk], cfg.kl_lambda)
-            loss = policy_gradient_loss(tok_adv, logp, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norms = clip_per_adapter(model, K, cfg.grad_clip)
-            if all(math.isfinite(g) for g in grad_norms):
-                opt.step()
-            else:  # never let one bad batch poison the adapters: skip the update, keep the record
-                log(f"warning: non-finite TTT gradient at step {step}; update skipped")
+                logp_base, _ = completion_logprobs(model, seqs, plens, clens, None, dtype, vocab_limit=V)
+            tok_adv = token_advantages(seq_adv[keep].to(device), logp.detach(), logp_base, mask, task_of_row,
+                                       signal[keep], cfg.kl_lambda)
+            grad_norms = [0.0] * K
+            if learn:
+                loss = policy_gradient_loss(tok_adv, logp, mask)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norms = clip_per_adapter(model, K, cfg.grad_clip)
+                if all(math.isfinite(g) for g in grad_norms):
+                    opt.step()
+                else:  # never let one bad batch poison the adapters: skip the update, keep the record
+                    log(f"warning: non-finite TTT gradient at step {step}; update skipped")
             d = (logp.detach() - logp_base) * mask
+            lp = logp.detach()
             for k in range(K):
-                rk = torch.tensor([owners[i] == k for i in keep], device=logp.device)
+                rk = task_of_row == k
                 m = mask[rk]
                 n_tok = max(1, int(m.sum()))
-                stats[k] = {"kl_to_base": float(d[rk].sum() / n_tok), "entropy": float(-(logp.detach()[rk] * m).sum() / n_tok),
-                            "loss": float(-(tok_adv[rk] * logp.detach()[rk]).sum()), "grad_norm": grad_norms[k]}
+                stats[k] = {"kl_to_base": float(d[rk].sum() / n_tok), "entropy": float(-(lp[rk] * m).sum() / n_tok),
+                            "loss": float(-(tok_adv[rk] * lp[rk]).sum()), "grad_norm": grad_norms[k]}
+        update_norms = lora_update_norms(model, K)
         # 5. bookkeeping, archive, metrics, adapters
         gen_per_row = s.mask.sum(1).tolist()
         for k, st in enumerate(states):
@@ -296,44 +292,35 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, generator: torc
             st.observe(step, [answers[i] for i in rows], rk)
             st.samples += len(rows)
             n_gen = int(sum(gen_per_row[i] for i in rows))
-            n_prompt = sum(len(group_prompts[g_of_row[i]]) for i in rows)
             st.generated_tokens += n_gen
-            train_mult = 2 + 6 + (2 if cfg.kl_lambda else 0)  # sample + train (fwd+bwd) + base forward
-            st.flops += n_params * train_mult * (n_prompt + n_gen)
+            prefill = sum(len(group_prompts[g]) for g, kk in enumerate(task_of_group) if kk == k)
+            st.flops += (sampling_flops(n_params, prefill, n_gen) +
+                         (training_flops(n_params, train_tokens[k], cfg.kl_lambda != 0) if cfg.lr > 0 else 0.0))
             if cfg.reuse:
                 for i in rows:
+                    parent = groups[g_list[i]][1]
                     if answers[i]:
-                        st.archive.insert(groups[g_of_row[i]][1], answers[i], rewards[i])
+                        st.archive.insert(parent, answers[i], rewards[i])
+                    else:  # the official sampler still counts the visit of a rollout with no answer
+                        st.archive.record_failed(parent)
+                st.archive.flush()  # prune now, so archive_size is logged as the next step sees it
+            task_groups = [g for g, kk in enumerate(task_of_group) if kk == k]
+            task_betas = [betas[g] for g in task_groups if betas[g] is not None]
+            curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
             row = {"step": step, "mean_reward": sum(rk) / len(rk), "max_reward": max(rk),
                    "best_so_far": st.best_reward, "samples": st.samples,
-                   "beta": (sum(betas[k]) / len(betas[k])) if betas[k] else None,
-                   "archive_size": len(st.archive), **stats[k]}
+                   "const_group_share": sum(not bool(signal[g_of_row == g].any())
+                                            for g in task_groups) / len(task_groups),
+                   "beta": (sum(task_betas) / len(task_betas)) if task_betas else None,
+                   "archive_size": len(st.archive), "lora_update_norm": update_norms[k], **stats[k]}
             append_jsonl(os.path.join(out_dirs[k], "metrics.jsonl"), row)
             if step % cfg.save_adapter_every == 0 or step == cfg.ttt_steps:
                 save_lora(model, lcfg, os.path.join(out_dirs[k], f"adapter_step_{step:04d}", "lora.pt"), index=k,
                           meta={"task_id": st.task["task_id"], "step": step, "best_reward": st.best_reward})
-    return [st.result(cfg, {"best_lineage": st.archive.lineage(st.archive.best().id)}) for st in states]
-
-
-def clip_per_adapter(model, n_adapters: int, max_norm: float) -> list[float]:
-    """Clip each task's adapter gradient by its own norm (a global norm would couple tasks)."""
-    mods = [m for _, m in lora_modules(model)]
-    sq = torch.zeros(mods[0].lora_A.shape[0], device=mods[0].lora_A.device)  # every adapter the model holds
-    for m in mods:
-        for p in (m.lora_A, m.lora_B):
-            if p.grad is not None:
-                sq += p.grad.float().pow(2).flatten(1).sum(1)
-    norms = sq.sqrt()
-    if max_norm > 0:
-        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        for m in mods:
-            for p in (m.lora_A, m.lora_B):
-                if p.grad is not None:
-                    p.grad.mul_(scale.view(-1, *([1] * (p.grad.dim() - 1))).to(p.grad.dtype))
-    return norms[:n_adapters].tolist()
+    return [st.result(cfg, {"best_curve": curves[k], "best_lineage": st.archive.lineage(st.archive.best().id)})
+            for k, st in enumerate(states)]
 
 
 def hash_seed(seed: int, task_id: str) -> int:
     """A per-task seed that does not depend on which other tasks share the batch."""
-    import hashlib
     return int(hashlib.sha256(f"{seed}/{task_id}".encode()).hexdigest()[:8], 16)

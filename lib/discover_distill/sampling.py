@@ -1,8 +1,11 @@
 """Batched sampling with the KV cache: each distinct prompt is prefilled once (left-padded into
 one batch), then expanded to its rollouts and decoded token by token.
 
-Temperature and top-p sampling, EOS and stop strings, per-token log-probabilities and masks;
-deterministic under a torch.Generator. Rows may use different LoRA adapters (one per task).
+Temperature and top-p sampling, EOS and stop strings, per-token log-probabilities and masks.
+Deterministic under torch.Generators: one for the whole batch, or one per prompt, so that a task's
+samples do not depend on which other tasks share its batch (prompts of one task share its
+generator). Rows may use different LoRA adapters (one per task). `vocab_limit` keeps sampling to
+the tokenizer's pieces when the model's embedding has spare rows.
 """
 from __future__ import annotations
 
@@ -30,9 +33,19 @@ class Samples:
         return int(self.mask.sum())
 
 
-def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(token ids [N], their log-probs [N]) from last-position logits [N, V]."""
+def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    src = probs.cpu() if generator is not None and generator.device.type == "cpu" else probs
+    return torch.multinomial(src, 1, generator=generator).squeeze(1).to(probs.device)
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None,
+                row_groups: Sequence[tuple[torch.Tensor, torch.Generator]] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token ids [N], their log-probs [N]) from last-position logits [N, V].
+
+    row_groups: (row indices, generator) pairs; each group's rows are drawn from its own generator
+    (rows in no group are left as 0). None: all rows from `generator`.
+    """
     logits = logits.float()
     if temperature <= 0:  # greedy
         logp = torch.log_softmax(logits, dim=-1)
@@ -47,8 +60,12 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float,
         logp = torch.full_like(logp, float("-inf")).scatter(1, order, sorted_logp)
         logp = torch.log_softmax(logp, dim=-1)
     probs = logp.exp()
-    tok = torch.multinomial(probs.cpu() if generator is not None and generator.device.type == "cpu" else probs,
-                            1, generator=generator).squeeze(1).to(logits.device)
+    if row_groups is None:
+        tok = _draw(probs, generator)
+    else:
+        tok = torch.zeros(probs.shape[0], dtype=torch.long, device=probs.device)
+        for rows, g in row_groups:
+            tok[rows] = _draw(probs[rows], g)
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
@@ -68,11 +85,15 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device) -> tuple[tor
 def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], counts: Sequence[int], *,
              max_new_tokens: int, eos_id: int, pad_id: int = 0, temperature: float = 1.0, top_p: float = 1.0,
              stop_strings: Sequence[str] = (), decode: Callable[[list[int]], str] | None = None,
-             generator: torch.Generator | None = None, adapter_ids: Sequence[int] | None = None,
+             generator: torch.Generator | Sequence[torch.Generator] | None = None,
+             adapter_ids: Sequence[int] | None = None, vocab_limit: int | None = None,
              dtype: torch.dtype = torch.float32) -> Samples:
     """Sample counts[i] completions of prompts[i] for every i, in one batch.
 
-    adapter_ids[i] (optional): the LoRA adapter prompt i's rows use. Stop strings need `decode`.
+    generator: one for all rows, or a list with prompt i's generator at i (prompts may share one;
+    a generator's draws then depend only on its own prompts' rows: once all of them are done it
+    is not drawn from again). adapter_ids[i] (optional): the LoRA adapter prompt i's rows use.
+    vocab_limit: sample only ids < vocab_limit. Stop strings need `decode`.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -90,13 +111,23 @@ def generate(model: torch.nn.Module, prompts: Sequence[Sequence[int]], counts: S
     cache = cache.select(rows)
     full_mask = torch.cat([key_mask[rows], torch.ones(N, max_new_tokens, dtype=torch.bool, device=device)], dim=1)
     row_adapters = None if row_adapters is None else row_adapters[rows]
+    row_groups = None
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != P:
+            raise ValueError(f"generate: {len(generator)} generators for {P} prompts")
+        owner = [next(j for j, g in enumerate(generator) if g is generator[i]) for i in range(P)]
+        row_owner = torch.tensor(owner, device=device)[rows]
+        row_groups = [((row_owner == j).nonzero().flatten(), generator[j]) for j in sorted(set(owner))]
     out_tok = torch.full((N, max_new_tokens), pad_id, dtype=torch.long, device=device)
     out_lp = torch.zeros((N, max_new_tokens), device=device)
     out_mask = torch.zeros((N, max_new_tokens), dtype=torch.bool, device=device)
     done = torch.zeros(N, dtype=torch.bool, device=device)
     finished = [False] * N
     for t in range(max_new_tokens):
-        tok, lp = sample_next(last, temperature, top_p, generator)
+        if vocab_limit is not None:
+            last = last[:, :vocab_limit]
+        live_groups = None if row_groups is None else [(r, g) for r, g in row_groups if not bool(done[r].all())]
+        tok, lp = sample_next(last, temperature, top_p, generator, live_groups)
         tok = torch.where(done, torch.full_like(tok, pad_id), tok)
         out_tok[:, t], out_lp[:, t], out_mask[:, t] = tok, torch.where(done, 0.0, lp), ~done
         done = done | (tok == eos_id)

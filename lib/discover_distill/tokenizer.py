@@ -75,7 +75,9 @@ class Tokenizer:
                               num_threads=num_threads or available_cpus())
 
     def decode(self, ids) -> str:
-        return self.sp.decode([int(i) for i in ids])
+        """Text of `ids`; ids with no piece (a model vocabulary larger than the tokenizer's) are
+        dropped rather than raising, so decoding model output never tracebacks."""
+        return self.sp.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
 
     def piece(self, token_id: int) -> str:
         return self.sp.id_to_piece(int(token_id))

@@ -1,0 +1,148 @@
+"""One TTT step's arithmetic (DESIGN §4): completion log-probs, group advantages, KL-shaped token
+advantages, per-adapter clipping, update norms and the FLOPs of both arms. discovery.py runs the
+loop (sample -> score -> these -> Adam step); everything here is a function of tensors and the model.
+"""
+from __future__ import annotations
+
+import torch
+
+from .lora import adapters_for_rows, lora_modules
+from .objectives import adaptive_beta, entropic_advantages, expected_advantages
+from .training import autocast
+
+
+# --- FLOPs (the same accounting for best-of-N and TTT) ---------------------------------------
+# A forward pass costs 2 N FLOPs per token and a forward+backward 6 N (N = model parameters).
+# Sampling prefills each distinct prompt once per sampling call (its KV cache is shared by that
+# prompt's rollouts) and then decodes each generated token once, in both arms:
+#     sampling = 2 N (sum of distinct prompt lengths + generated tokens)
+# TTT's training pass runs every rollout's full sequence (prompt + completion) forward and
+# backward, plus a forward of the frozen base for the KL shaping when kl_lambda != 0:
+#     training = (6 + 2 [kl]) N (sum over trained rollouts of prompt + completion tokens)
+
+def base_params(model) -> int:
+    """N for the formulas: the base model's parameters (adapters are a rounding error, and a
+    model carrying one adapter per task of the batch must not count the others)."""
+    return sum(p.numel() for n, p in model.named_parameters() if ".lora_" not in n)
+
+
+def sampling_flops(n_params: int, prefill_tokens: int, generated_tokens: int) -> float:
+    return 2.0 * n_params * (prefill_tokens + generated_tokens)
+
+
+def training_flops(n_params: int, sequence_tokens: int, with_base_forward: bool) -> float:
+    return (6.0 + (2.0 if with_base_forward else 0.0)) * n_params * sequence_tokens
+
+
+# --- log-probs -----------------------------------------------------------------------------
+
+def completion_logprobs(model, seqs: list[list[int]], prompt_lens: list[int], comp_lens: list[int],
+                        adapter_ids: torch.Tensor | None, dtype, vocab_limit: int | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs [N, Tc] of each completion token given its prompt (right-padded batch) and mask.
+
+    vocab_limit: normalise over the first vocab_limit ids only, the distribution the sampler drew from.
+    """
+    device = next(model.parameters()).device
+    T = max(len(s) for s in seqs)
+    Tc = max(comp_lens)
+    idx = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        idx[i, :len(s)] = torch.tensor(s)
+    idx = idx.to(device)
+    with adapters_for_rows(model, adapter_ids), autocast(device, dtype):
+        logits, _ = model(idx[:, :-1])
+    if vocab_limit is not None:
+        logits = logits[..., :vocab_limit]
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    gather_pos = torch.zeros(len(seqs), Tc, dtype=torch.long)
+    mask = torch.zeros(len(seqs), Tc, dtype=torch.bool)
+    for i, (p, c) in enumerate(zip(prompt_lens, comp_lens)):
+        gather_pos[i, :c] = torch.arange(p - 1, p - 1 + c)
+        mask[i, :c] = True
+    gather_pos, mask = gather_pos.to(device), mask.to(device)
+    targets = idx.gather(1, (gather_pos + 1).clamp_max(T - 1))
+    rows = torch.arange(len(seqs), device=device)[:, None]
+    logp = logp_all[rows, gather_pos].gather(2, targets[..., None]).squeeze(-1)
+    return logp * mask, mask
+
+
+# --- advantages ----------------------------------------------------------------------------
+
+def group_advantages(rewards: torch.Tensor, group_of_row: torch.Tensor, n_groups: int, objective: str,
+                     adaptive: bool, beta: float) -> tuple[torch.Tensor, torch.Tensor, list[float | None]]:
+    """(sequence advantages [N], signal [N] bool, beta per group) for rollouts grouped by start state.
+
+    A group whose rewards are all equal carries no signal (DESIGN §4): its advantages are 0, its
+    rows are marked signal=False (no policy loss, left out of the KL mean) and its beta is None.
+    """
+    adv = torch.zeros_like(rewards, dtype=torch.float64)
+    signal = torch.zeros(rewards.shape[0], dtype=torch.bool)
+    betas: list[float | None] = [None] * n_groups
+    for g in range(n_groups):
+        rows = (group_of_row == g).nonzero().flatten()
+        rg = rewards[rows].double()
+        if rows.numel() < 2 or float(rg.max() - rg.min()) == 0.0:
+            continue
+        signal[rows] = True
+        if objective == "expected":
+            adv[rows] = expected_advantages(rg)
+        else:
+            betas[g] = adaptive_beta(rg) if adaptive else beta
+            adv[rows] = entropic_advantages(rg, betas[g])
+    return adv, signal, betas
+
+
+def token_advantages(seq_adv: torch.Tensor, logp: torch.Tensor, logp_base: torch.Tensor, mask: torch.Tensor,
+                     task_of_row: torch.Tensor, signal: torch.Tensor, kl_lambda: float) -> torch.Tensor:
+    """A_t = A_n + lambda (mean(d) - d_t) on signal rows, 0 elsewhere; d_t = logp - logp_base.
+
+    mean(d) is per task (tasks sharing a batch must not shape each other) over the valid tokens of
+    that task's signal rows only: constant-reward groups neither get shaping nor enter the mean.
+    """
+    live = mask & signal[:, None].to(mask.device)
+    adv = seq_adv[:, None].to(logp.dtype).expand_as(logp) * live
+    if kl_lambda == 0.0:
+        return adv
+    d = (logp - logp_base).detach() * live
+    n_tasks = int(task_of_row.max()) + 1 if task_of_row.numel() else 0
+    d_sum = torch.zeros(n_tasks, dtype=d.dtype, device=d.device).index_add_(0, task_of_row, d.sum(1))
+    n_tok = torch.zeros(n_tasks, dtype=d.dtype, device=d.device).index_add_(0, task_of_row, live.sum(1).to(d.dtype))
+    mean_d = (d_sum / n_tok.clamp_min(1.0))[task_of_row]
+    return adv + kl_lambda * (mean_d[:, None] - d) * live
+
+
+# --- per-adapter quantities ------------------------------------------------------------------
+
+def _adapter_grad_params(model):
+    return [p for _, m in lora_modules(model) for p in (m.lora_A, m.lora_B)]
+
+
+def clip_per_adapter(model, n_adapters: int, max_norm: float) -> list[float]:
+    """Clip each task's adapter gradient by its own norm (a global norm would couple tasks)."""
+    params = _adapter_grad_params(model)
+    sq = torch.zeros(params[0].shape[0], device=params[0].device)  # every adapter the model holds
+    for p in params:
+        if p.grad is not None:
+            sq += p.grad.float().pow(2).flatten(1).sum(1)
+    norms = sq.sqrt()
+    if max_norm > 0:
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(scale.view(-1, *([1] * (p.grad.dim() - 1))).to(p.grad.dtype))
+    return norms[:n_adapters].tolist()
+
+
+@torch.no_grad()
+def lora_update_norms(model, n_adapters: int) -> list[float]:
+    """Per adapter, sqrt(sum over wrapped linears of ||scale B_k A_k||_F^2): how far the adapted
+    weights have moved from the base. ||BA||_F^2 = tr((B^T B)(A A^T)) uses only r x r products."""
+    total = None
+    for _, m in lora_modules(model):
+        a, b = m.lora_A[:n_adapters].float(), m.lora_B[:n_adapters].float()
+        btb = b.transpose(1, 2) @ b                       # [K, r, r]
+        aat = a @ a.transpose(1, 2)                       # [K, r, r]
+        sq = (btb * aat).sum((1, 2)) * m.scale ** 2       # tr(X Y) for symmetric X, Y
+        total = sq if total is None else total + sq
+    return total.clamp_min(0).sqrt().tolist()
