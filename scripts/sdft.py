@@ -11,7 +11,9 @@ an EMA of the student's weights (--teacher ema, the paper's choice), sees the de
 context; the loss is the per-token KL between them along the student's sample (forward KL by
 default: the paper's reported results used it). `--method sft` trains on the demonstrations
 directly (the off-policy baseline). A retention gate evaluates validation perplexity every
---gate_every steps; sdft_latest.pt is always the newest step that passed it (step 0 = the base).
+--gate_every steps on batches from the END of --gate_val_bin (retention, E2, reads from its start:
+the two never share text); sdft_latest.pt is always the newest step that passed it (step 0 = the
+base; sdft_eval_report.json says so with promoted_step / all_rejected).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from discover_distill import sdft as S
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.config import save_model_config
 from discover_distill.data import PackedTokens
-from discover_distill.evaluate import perplexity
+from discover_distill.evaluate import RETENTION_RUNBOOK_TOKENS, perplexity
 from discover_distill.model import load_model
 from discover_distill.prompts import STOP_STRINGS
 from discover_distill.sampling import generate
@@ -62,7 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="teacher weights: EMA of the student (paper), the frozen base, or the live student")
     p.add_argument("--ema_alpha", type=float, default=0.01, help="EMA rate: phi <- a theta + (1 - a) phi")
     p.add_argument("--kl", choices=["forward", "reverse"], default="forward", help="per-token KL direction")
-    p.add_argument("--skip_tokens", type=int, default=3, help="first answer tokens left out of the loss")
+    p.add_argument("--skip_tokens", type=int, default=0,
+                   help="first answer tokens left out of the loss. The reference code's 3 suits its long chat "
+                        "completions; our answers are 5-25 tokens and digits are split pieces (the first 3 of "
+                        "'1 3 5' are '▁ 1 ▁'), so 3 would never train the answer's first pick: default 0")
     p.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (full fine-tuning)")
     p.add_argument("--weight_decay", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--grad_clip", type=float, default=1.0, help="max grad norm")
@@ -105,7 +110,7 @@ def task_reward(model, tok, records: list[dict], n_tasks: int, n_samples: int, m
     ids = [[tok.eos_id] + tok.encode(S.student_prompt(r["task_prompt"])) for r in tasks]
     g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     s = generate(model, ids, [n_samples] * len(ids), max_new_tokens=max_new, eos_id=tok.eos_id, pad_id=tok.pad_id,
-                 stop_strings=STOP_STRINGS, decode=tok.decode, generator=g, dtype=dtype)
+                 stop_strings=STOP_STRINGS, decode=tok.decode, generator=g, vocab_limit=tok.vocab_size, dtype=dtype)
     rewards = [reward_for_task({"family": tasks[i]["family"], "spec": tasks[i]["spec"]}, t)
                for i, t in zip(s.prompt_index.tolist(), s.texts)]
     return sum(rewards) / len(rewards)
@@ -131,8 +136,9 @@ def main() -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
     os.makedirs(args.out, exist_ok=True)
 
-    def gate_ppl(m) -> float:
-        return perplexity(m, val, args.gate_val_seq_len, args.gate_val_bs, args.gate_batches, device, dtype)["ppl"]
+    def gate_eval(m) -> dict:  # from the end of the val tokens: E2 reads the start
+        return perplexity(m, val, args.gate_val_seq_len, args.gate_val_bs, args.gate_batches, device, dtype,
+                          from_end=True)
 
     start, resume = 0, None
     if args.resume == "auto":
@@ -150,9 +156,17 @@ def main() -> int:
         start, report = int(state["step"]), state["report"]
         say(f"resuming from {path} at step {start}")
     else:
-        base_ppl = gate_ppl(model)
+        base = gate_eval(model)
+        base_ppl, gate_range = base["ppl"], base["token_range"]
+        if gate_range[0] < RETENTION_RUNBOOK_TOKENS:
+            say(f"WARNING: --gate_val_bin has {len(val)} tokens; the gate reads [{gate_range[0]}, {gate_range[1]}), "
+                f"so retention (E2, from the start) must read at most {gate_range[0]} tokens to stay disjoint from "
+                f"it (the runbook's 50 x 4 x 256 needs {RETENTION_RUNBOOK_TOKENS}); E2 refuses to overlap")
         report = {"method": args.method, "teacher": args.teacher, "kl": args.kl, "base_ppl": base_ppl,
                   "gate": [{"step": 0, "ppl": base_ppl, "passed": True}], "promoted_step": 0,
+                  # which tokens the gate selected on: compute_retention_ppl.py refuses to measure on them
+                  "gate_val": {"bin": os.path.abspath(args.gate_val_bin), "num_tokens": len(val),
+                               "source_sha256": val.meta.get("source_sha256"), "tokens": gate_range},
                   "train_reward_before": task_reward(model, tok, records, args.eval_tasks, args.eval_samples,
                                                      args.max_new_tokens, args.seed, dtype)}
         save_model_config(model.cfg, os.path.join(args.out, "model_config.json"))
@@ -196,19 +210,19 @@ def main() -> int:
             for i, a in enumerate(answers):
                 targets[i, :len(a)] = torch.tensor(a, device=device)
             loss = torch.nn.functional.cross_entropy(logits.float()[mask], targets[mask])
+            loss_mask = mask
         else:
             g = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + step)
-            s = generate(model, student_ids, [1] * len(batch), max_new_tokens=args.max_new_tokens, eos_id=tok.eos_id,
-                         pad_id=tok.pad_id, temperature=args.temperature, generator=g, dtype=dtype)
-            answers = [[t for t, m in zip(s.tokens[i].tolist(), s.mask[i].tolist()) if m] or [tok.eos_id]
-                       for i in range(len(batch))]
+            answers = S.student_answers(model, tok, student_ids, max_new_tokens=args.max_new_tokens,
+                                        temperature=args.temperature, generator=g, dtype=dtype)
             teacher_ids = [[tok.eos_id] + tok.encode(S.teacher_prompt(r["task_prompt"], r["demonstration"])) for r in batch]
             model.train()
             with autocast(device, dtype):
                 s_logits, mask = S.answer_logits(model, student_ids, answers)
             with torch.no_grad(), autocast(device, dtype):
                 t_logits, _ = S.answer_logits(teacher if teacher is not None else model, teacher_ids, answers)
-            loss = S.token_kl(s_logits, t_logits, S.skip_mask(mask, args.skip_tokens), args.kl)
+            loss_mask = S.skip_mask(mask, args.skip_tokens)
+            loss = S.token_kl(s_logits, t_logits, loss_mask, args.kl)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip))
@@ -219,9 +233,9 @@ def main() -> int:
         done = step + 1
         loss_value = loss.item()
         row = {"step": done, "loss": loss_value, "grad_norm": grad_norm, "answer_tokens": int(mask.sum()),
-               "elapsed_s": time.time() - t0}
+               "loss_tokens": int(loss_mask.sum()), "elapsed_s": time.time() - t0}
         if done % args.gate_every == 0 or done == args.steps:
-            ppl = gate_ppl(model)
+            ppl = gate_eval(model)["ppl"]
             passed = ppl <= limit
             report["gate"].append({"step": done, "ppl": ppl, "passed": passed})
             if passed:
@@ -241,10 +255,18 @@ def main() -> int:
     promoted = ck.load_checkpoint(os.path.join(args.out, LATEST))
     model.load_state_dict(promoted["model"])
     report["promoted_ppl"] = next(g["ppl"] for g in report["gate"] if g["step"] == report["promoted_step"])
+    # never let a fully refused run pass for a consolidation: sdft_latest.pt is then the base itself
+    report["all_rejected"] = not any(g["passed"] for g in report["gate"][1:])
     report["train_reward_after"] = task_reward(model, tok, records, args.eval_tasks, args.eval_samples,
                                                args.max_new_tokens, args.seed, dtype)
     ck.atomic_write_json(os.path.join(args.out, "sdft_eval_report.json"), report)
     tracker.finish(step=args.steps)
+    if report["all_rejected"]:
+        say("WARNING: the retention gate rejected every step: sdft_latest.pt is the BASE model (promoted step 0), "
+            "so E1/E2 on it measure the base, not a consolidation")
+    elif report["promoted_step"] < args.steps:
+        say(f"note: the gate rejected the steps after {report['promoted_step']}: sdft_latest.pt is step "
+            f"{report['promoted_step']}, not the last step")
     say(f"done: promoted step {report['promoted_step']} | val ppl {report['base_ppl']:.3f} -> "
         f"{report['promoted_ppl']:.3f} | train-task reward {report['train_reward_before']:.3f} -> "
         f"{report['train_reward_after']:.3f}")

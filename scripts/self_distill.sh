@@ -12,14 +12,17 @@
 # RUN_ID, RUN_DIR, LOG_DIR, CHECKPOINT_DIR, ARTIFACT_DIR, METADATA_DIR, TEACHER_CHECKPOINT,
 # TEACHER_SCORECARD and RELABEL_TAG_FILE exported. A failing stage stops the loop and is marked
 # failed in metadata.json, which is valid JSON at every moment (written by self_distill_meta.py).
+# A run never overwrites another: the default run id is the UTC time + pid + a random suffix, the
+# run directory is created atomically (mkdir), an existing --run-id is refused, and so is an
+# existing promotion backup <target>.bak.<run-id>.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "error: $*" >&2; exit 2; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONFIG="" TEACHER_CHECKPOINT="" TEACHER_SCORECARD="" PROMOTION_TARGET="" PROMOTION_RECORD="" STORAGE_ALERT_FILE=""
-RUN_ID="$(date -u +%Y%m%dT%H%M%SZ)"
+RUN_ID=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) CONFIG="${2-}"; shift 2 ;;
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$CONFIG" ] || die "--config is required"
 [ -f "$CONFIG" ] || die "--config: file not found: $CONFIG"
-[[ "$RUN_ID" =~ ^[A-Za-z0-9._-]+$ ]] || die "--run-id: only letters, digits, . _ - allowed: $RUN_ID"
+[ -z "$RUN_ID" ] || [[ "$RUN_ID" =~ ^[A-Za-z0-9._-]+$ ]] || die "--run-id: only letters, digits, . _ - allowed: $RUN_ID"
 [ -z "$TEACHER_CHECKPOINT" ] || [ -f "$TEACHER_CHECKPOINT" ] || die "--teacher-checkpoint: file not found: $TEACHER_CHECKPOINT"
 [ -z "$TEACHER_SCORECARD" ] || [ -f "$TEACHER_SCORECARD" ] || die "--teacher-scorecard: file not found: $TEACHER_SCORECARD"
 
@@ -47,9 +50,27 @@ META_TOOL=("$PYTHON" "$ROOT/scripts/self_distill_meta.py")
 # stage commands say `python ...`: make that the project's interpreter when it has a .venv
 if [ -x "$ROOT/.venv/bin/python" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
 
-RUN_DIR="$ROOT/runs/self_distill/$RUN_ID"
+# The run directory is claimed with a plain mkdir (atomic, fails if it exists): two runs can never share it.
+RUNS_ROOT="$ROOT/runs/self_distill"
+if [ -n "$RUN_ID" ] && [ -n "$PROMOTION_TARGET" ] && [ -e "$PROMOTION_TARGET.bak.$RUN_ID" ]; then
+  die "--run-id $RUN_ID: promotion backup $PROMOTION_TARGET.bak.$RUN_ID already exists" \
+    "(choose another id; nothing was changed)"
+fi
+mkdir -p "$RUNS_ROOT"
+if [ -n "$RUN_ID" ]; then
+  mkdir "$RUNS_ROOT/$RUN_ID" 2>/dev/null \
+    || die "--run-id $RUN_ID: run directory $RUNS_ROOT/$RUN_ID already exists (choose another id; nothing was changed)"
+else
+  for _ in 1 2 3 4 5 6 7 8; do  # default id: UTC time + pid + random (RANDOM read here, not in a subshell)
+    printf -v RUN_ID '%s-%s-%04x%04x' "$(date -u +%Y%m%dT%H%M%SZ)" "$$" "$RANDOM" "$RANDOM"
+    if mkdir "$RUNS_ROOT/$RUN_ID" 2>/dev/null; then break; fi
+    RUN_ID=""
+  done
+  [ -n "$RUN_ID" ] || die "could not create a fresh run directory under $RUNS_ROOT"
+fi
+RUN_DIR="$RUNS_ROOT/$RUN_ID"
 LOG_DIR="$RUN_DIR/logs" CHECKPOINT_DIR="$RUN_DIR/checkpoints" ARTIFACT_DIR="$RUN_DIR/artifacts" METADATA_DIR="$RUN_DIR/metadata"
-mkdir -p "$LOG_DIR" "$CHECKPOINT_DIR" "$ARTIFACT_DIR" "$METADATA_DIR"
+mkdir "$LOG_DIR" "$CHECKPOINT_DIR" "$ARTIFACT_DIR" "$METADATA_DIR"
 META="$METADATA_DIR/metadata.json"
 PROMOTION_RECORD="${PROMOTION_RECORD:-$METADATA_DIR/promotion.json}"
 STORAGE_ALERT_FILE="${STORAGE_ALERT_FILE:-$METADATA_DIR/storage_alert.txt}"
@@ -113,7 +134,16 @@ if [ -n "$PROMOTION_TARGET" ]; then
   mkdir -p "$(dirname "$PROMOTION_TARGET")"
   if [ -e "$PROMOTION_TARGET" ]; then
     BACKUP="$PROMOTION_TARGET.bak.$RUN_ID"
-    cp -p "$PROMOTION_TARGET" "$BACKUP"
+    # never overwrite an earlier backup: copy to a temp file, then hard-link it in (fails if the name exists)
+    cp -p "$PROMOTION_TARGET" "$BACKUP.tmp.$$"
+    if ! ln "$BACKUP.tmp.$$" "$BACKUP" 2>/dev/null; then
+      rm -f "$BACKUP.tmp.$$"
+      "${META_TOOL[@]}" set "$META" status failed
+      "${META_TOOL[@]}" set "$META" completed_at now
+      if [ -e "$BACKUP" ]; then die "backup $BACKUP already exists: refusing to overwrite it; $PROMOTION_TARGET was not promoted"; fi
+      die "could not create backup $BACKUP (hard link); $PROMOTION_TARGET was not promoted"
+    fi
+    rm -f "$BACKUP.tmp.$$"
   fi
   cp "$STUDENT" "$PROMOTION_TARGET.tmp.$RUN_ID"
   mv -f "$PROMOTION_TARGET.tmp.$RUN_ID" "$PROMOTION_TARGET"

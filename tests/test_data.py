@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from discover_distill.cli import UserError
-from discover_distill.data import (BatchIterator, PackedTokens, dtype_for_vocab, eval_batches, pack_text_file,
+from discover_distill.data import (BatchIterator, PackedTokens, dtype_for_vocab, eval_batches, eval_token_range,
+                                  pack_text_file,
                                    sidecar_path)
 from discover_distill.tokenizer import BOS_ID, EOS_ID, Tokenizer
 
@@ -183,3 +184,22 @@ def test_eval_batches_are_sequential_fixed_and_disjoint():
     short = list(eval_batches(np.arange(20, dtype=np.uint16), 8, 4, 5))  # 2 windows < one batch of 4
     assert len(short) == 1 and short[0][0].shape == (2, 8)
     assert list(eval_batches(np.arange(8, dtype=np.uint16), 8, 4, 5)) == []
+
+
+def test_gate_batches_from_the_end_never_meet_retentions_for_the_runbook_shapes():
+    """The SDFT gate (20 batches of 4 x 256, from the end) and E2 (50 of 4 x 256, from the start)
+    read disjoint token ranges whenever val.bin holds both; the windows stay inside the ranges."""
+    from discover_distill.evaluate import RETENTION_RUNBOOK_TOKENS
+    need = 20 * 4 * 256 + 1 + 50 * 4 * 256 + 1
+    assert RETENTION_RUNBOOK_TOKENS == 50 * 4 * 256 + 1
+    for n in (need, need + 1, 400_000):
+        gate = eval_token_range(n, 256, 4, 20, from_end=True)
+        e2 = eval_token_range(n, 256, 4, 50)
+        assert gate[1] == n and e2 == (0, RETENTION_RUNBOOK_TOKENS) and e2[1] <= gate[0]
+        tokens = np.arange(n, dtype=np.uint32)  # token value = its position
+        xs = [b for b in eval_batches(tokens, 256, 4, 20, from_end=True)]
+        assert len(xs) == 20 and int(xs[0][0].min()) == gate[0] and int(xs[-1][1].max()) == n - 1
+    gate = eval_token_range(need - 1, 256, 4, 20, from_end=True)
+    assert gate[0] < eval_token_range(need - 1, 256, 4, 50)[1]  # one token short: they would meet
+    tail = list(eval_batches(np.arange(100, dtype=np.uint16), 8, 3, 2, from_end=True))
+    assert [b[0][0, 0].item() for b in tail] == [51, 75] and tail[-1][1][-1, -1].item() == 99

@@ -1,8 +1,11 @@
 """gen_synthetic_corpus.py as a subprocess: outputs, flags and one-line errors.
 (The runbook A2->A3 chain at small scale is in test_scripts_phase_a.py.)"""
+import importlib.util
+import os
+
 import pytest
 
-from conftest import run_script
+from conftest import ROOT, run_script
 
 pytestmark = pytest.mark.slow
 SCRIPT = "paper/scripts/gen_synthetic_corpus.py"
@@ -29,7 +32,7 @@ def test_writes_exact_line_counts_creates_dirs_and_leaves_no_temp_files(tmp_path
     assert train.endswith("\n") and len(train.splitlines()) == 400 and len(val.splitlines()) == 50
     assert all(line.strip() for line in train.splitlines())
     assert not set(train.splitlines()[:50]) & set(val.splitlines()) - {""}  # independent streams
-    assert sorted(p.name for p in raw.iterdir()) == ["train.txt", "val.txt"]
+    assert sorted(p.name for p in raw.iterdir()) == ["train.txt", "val.txt", "val_filler.txt"]
     for needle in ("train lines by kind", "filler", "imperfect attempts", ">=.99"):
         assert needle in out, out
 
@@ -51,3 +54,31 @@ def test_unknown_flag_and_bad_values(tmp_path):
     proc = gen(tmp_path, "--seed", "x", check=False)
     assert proc.returncode == 2 and "--seed" in proc.stderr
     assert not list(tmp_path.rglob("*.txt"))  # nothing written by a rejected run
+
+
+def test_filler_only_heldout_split(tmp_path):
+    """A2 also writes filler-only held-out text (the retention headline): beside --val_out by default,
+    --val_lines lines, no task-format line, no line of the train text, not val.txt's filler lines."""
+    gen(tmp_path, train=2000)
+    raw = tmp_path / "deep" / "raw"
+    train = set((raw / "train.txt").read_text().splitlines())
+    val = (raw / "val.txt").read_text().splitlines()
+    filler = (raw / "val_filler.txt").read_text().splitlines()
+    assert len(filler) == 50 and all(line.strip() and not line.startswith("Q:") for line in filler)
+    assert not set(filler) & train and not set(filler) & set(val)
+    gen(tmp_path, "--filler_val_out", str(tmp_path / "f.txt"), "--filler_val_lines", "7")
+    assert len((tmp_path / "f.txt").read_text().splitlines()) == 7
+    one_line_error(gen(tmp_path, "--filler_val_lines", "0", check=False), "--filler_val_lines")
+
+
+def test_filler_split_drops_lines_of_the_train_text(tmp_path):
+    spec = importlib.util.spec_from_file_location("gen_corpus", os.path.join(ROOT, SCRIPT))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    grammar = mod.FillerGrammar(size=200)
+    mod.write_filler_split(str(tmp_path / "a.txt"), 30, 0, grammar, set())
+    first = (tmp_path / "a.txt").read_text().splitlines()
+    train = set(first[:10])  # pretend the train text holds the stream's first 10 lines
+    dropped = mod.write_filler_split(str(tmp_path / "b.txt"), 30, 0, grammar, train)
+    got = (tmp_path / "b.txt").read_text().splitlines()
+    assert len(got) == 30 and not set(got) & train and dropped >= 10

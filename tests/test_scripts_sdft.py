@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_checkpoint, run_script
+from discover_distill.data import PackedTokens
 from discover_distill.model import load_model
 from discover_distill.sdft import student_prompt, teacher_prompt
 from discover_distill.tasks import FAMILIES, make_task
@@ -18,10 +19,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def setup(tiny_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("sdft")
-    make_tiny_checkpoint(d / "base.pt", max_seq_len=128)
+    make_tiny_checkpoint(d / "base.pt", max_seq_len=320)  # teacher prompts run to ~210 toy-tokenizer pieces
     rng = random.Random(0)
     records = []
-    for f in ("sort", "strings"):
+    for f in ("knapsack", "golomb"):
         for _ in range(3):
             t = make_task(f, rng, 1, "train")
             records.append({"task_id": t["task_id"], "family": f, "split": "train", "task_prompt": t["prompt"],
@@ -53,6 +54,13 @@ def test_artifacts_and_report(setup, tmp_path, method):
     assert [g["step"] for g in rep["gate"]] == [0, 2, 4] and rep["method"] == method
     for key in ("base_ppl", "promoted_ppl", "promoted_step", "train_reward_before", "train_reward_after"):
         assert key in rep
+    assert isinstance(rep["promoted_step"], int) and rep["all_rejected"] == (rep["promoted_step"] == 0)
+    # the gate reads the END of the val tokens (E2 reads the start): 3 batches x 2 x 32 (+1 target)
+    n = len(PackedTokens(setup["val_bin"]))
+    assert rep["gate_val"]["tokens"] == [n - 3 * 2 * 32 - 1, n] and rep["gate_val"]["num_tokens"] == n
+    rows = [json.loads(l) for l in open(out / "metrics.jsonl")]
+    # --skip_tokens defaults to 0: every answer token, the first one included, is in the loss
+    assert all(r["loss_tokens"] == r["answer_tokens"] > 0 for r in rows)
     m = load_model(str(out / "sdft_latest.pt"))  # loads wherever a pretrain checkpoint does
     assert m.cfg.vocab_size == 320
     assert json.load(open(out / "_run_tracker" / "artifacts.json"))["complete"]
@@ -60,10 +68,23 @@ def test_artifacts_and_report(setup, tmp_path, method):
 
 def test_gate_refuses_a_destructive_update(setup, tmp_path):
     out = tmp_path / "boom"
-    run_script(*sdft(setup, out, 4, "--method", "sft", "--lr", "3.0", "--gate_max_ppl_increase", "0.01"))
+    proc = run_script(*sdft(setup, out, 4, "--method", "sft", "--lr", "3.0", "--gate_max_ppl_increase", "0.01"))
     rep = json.load(open(out / "sdft_eval_report.json"))
     assert rep["promoted_step"] == 0 and not any(g["passed"] for g in rep["gate"][1:])
+    assert rep["all_rejected"] is True and "rejected every step" in proc.stdout and "BASE model" in proc.stdout
     assert torch.load(out / "sdft_latest.pt", weights_only=True)["step"] == 0
+    # E2 on that run says so, in its JSON and in words
+    e2 = ["paper/scripts/compute_retention_ppl.py", "--base_ckpt", setup["ckpt"], "--base_cfg",
+          setup["ckpt"][:-3] + ".json", "--updated_ckpt", str(out / "sdft_latest.pt"), "--updated_cfg",
+          str(out / "model_config.json"), "--val_bin", setup["val_bin"], "--seq_len", "32", "--batch_size", "2",
+          "--max_batches", "3", "--device", "cpu", "--out", str(tmp_path / "ret.json")]
+    proc = run_script(*e2)
+    promo = json.load(open(tmp_path / "ret.json"))["promotion"]
+    assert promo["promoted_step"] == 0 and promo["all_rejected"] is True
+    assert "rejected every step" in proc.stdout and "BASE model" in proc.stdout
+    # E2 refuses to read the val tokens the gate chose the checkpoint on (all windows -> overlap)
+    proc = run_script(*e2[:-5], "100000", "--device", "cpu", "--out", str(tmp_path / "overlap.json"), check=False)
+    assert proc.returncode == 2 and "SDFT gate" in proc.stderr and not (tmp_path / "overlap.json").exists()
 
 
 def test_resume_is_exact(setup, tmp_path):
@@ -92,11 +113,11 @@ def test_malicious_checkpoint_refused(setup, tmp_path):
 
 def test_build_sdft_from_suite_qc(setup, tmp_path):
     rng = random.Random(1)
-    tasks = [make_task("sort", rng, 1, "train") for _ in range(3)]
+    tasks = [make_task("knapsack", rng, 1, "train") for _ in range(3)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
     suite = tmp_path / "suite"
     for i, t in enumerate(tasks):
-        good = FAMILIES["sort"].solve(t["spec"], rng)
+        good = FAMILIES["knapsack"].solve(t["spec"], rng)
         tops = [{"solution": good, "reward": 1.0}, {"solution": good, "reward": 1.0},
                 {"solution": good + " || A: x", "reward": 1.0}, {"solution": "1 2", "reward": 1.0}]
         os.makedirs(suite / t["task_id"])
@@ -111,7 +132,7 @@ def test_build_sdft_from_suite_qc(setup, tmp_path):
     assert len(recs) == 3
     qc = json.load(open(tmp_path / "sdft" / "demos.qc.json"))
     assert qc["duplicates"] == 3 and qc["format_leakage"] == 3 and qc["rejected"]["reward_not_reproduced"] == 3
-    held = make_task("sort", rng, 1, "heldout")
+    held = make_task("knapsack", rng, 1, "heldout")
     (tmp_path / "mixed.jsonl").write_text((tmp_path / "train.jsonl").read_text() + json.dumps(held) + "\n")
     bad = args[:]
     bad[bad.index("--tasks_jsonl") + 1] = str(tmp_path / "mixed.jsonl")

@@ -219,17 +219,34 @@ class BatchIterator:
         self.step = int(state["step"])
 
 
-def eval_batches(data, seq_len: int, batch_size: int, max_batches: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Sequential, non-overlapping windows from the start of the file, the same on every call.
-
-    Window i is tokens[i*seq_len : i*seq_len + seq_len + 1]. Batches are full, except that a file
-    too short for one full batch yields a single smaller one (rather than nothing).
+def eval_window_starts(n_tokens: int, seq_len: int, batch_size: int, max_batches: int,
+                       from_end: bool = False) -> list[np.ndarray]:
+    """Window starts of each evaluation batch: sequential, non-overlapping windows of seq_len + 1
+    tokens, the same on every call. From the start of the file (window i starts at i*seq_len), or,
+    with `from_end`, the same layout packed against the file's end (the last window ends on its last
+    token): the SDFT gate reads the end and retention (E2) the start, so they never share text.
+    Batches are full, except that a file too short for one full batch gives a single smaller one.
     """
-    tokens, _ = _token_array(data)
-    n_windows = max(0, (len(tokens) - 1) // seq_len)
+    n_windows = max(0, (n_tokens - 1) // seq_len)
     n_batches = min(max_batches, n_windows // batch_size)
     if n_batches == 0 and n_windows > 0 and max_batches > 0:
-        yield _windows(tokens, np.arange(n_windows) * seq_len, seq_len)
-        return
-    for b in range(n_batches):
-        yield _windows(tokens, (np.arange(batch_size) + b * batch_size) * seq_len, seq_len)
+        n_batches, batch_size = 1, n_windows
+    offset = n_tokens - 1 - n_batches * batch_size * seq_len if from_end else 0
+    return [offset + (np.arange(batch_size) + b * batch_size) * seq_len for b in range(n_batches)]
+
+
+def eval_token_range(n_tokens: int, seq_len: int, batch_size: int, max_batches: int,
+                     from_end: bool = False) -> tuple[int, int]:
+    """[start, end) of the tokens the evaluation batches read ((0, 0) when there are none)."""
+    starts = eval_window_starts(n_tokens, seq_len, batch_size, max_batches, from_end)
+    if not starts:
+        return (0, 0)
+    return int(starts[0][0]), int(starts[-1][-1]) + seq_len + 1
+
+
+def eval_batches(data, seq_len: int, batch_size: int, max_batches: int,
+                 from_end: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The evaluation batches of `eval_window_starts` as (inputs, targets)."""
+    tokens, _ = _token_array(data)
+    for starts in eval_window_starts(len(tokens), seq_len, batch_size, max_batches, from_end):
+        yield _windows(tokens, starts, seq_len)

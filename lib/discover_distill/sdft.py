@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import prompts
+from .sampling import generate
 
 
 def token_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
@@ -45,12 +46,24 @@ def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, alpha: float)
 
 
 def skip_mask(mask: torch.Tensor, skip_tokens: int) -> torch.Tensor:
-    """Drop the first `skip_tokens` valid answer tokens of every row from the loss (as the
-    reference code does: the opening tokens mostly echo the prompt format)."""
+    """Drop the first `skip_tokens` valid answer tokens of every row from the loss (the reference
+    code skips 3 of its long chat completions; our short answers skip none by default)."""
     if skip_tokens <= 0:
         return mask
     position = mask.long().cumsum(dim=1)
     return mask & (position > skip_tokens)
+
+
+def student_answers(model, tok, prompt_ids: list[list[int]], *, max_new_tokens: int, temperature: float = 1.0,
+                    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> list[list[int]]:
+    """One sampled answer per prompt: token ids up to and including EOS or the token that completes
+    a stop string (the suite's STOP_STRINGS, the convention of Samples.mask), so text after the
+    answer (`|| score 0.62` ...) is never trained on. An empty sample counts as a lone EOS."""
+    s = generate(model, prompt_ids, [1] * len(prompt_ids), max_new_tokens=max_new_tokens, eos_id=tok.eos_id,
+                 pad_id=tok.pad_id, temperature=temperature, stop_strings=prompts.STOP_STRINGS, decode=tok.decode,
+                 generator=generator, vocab_limit=tok.vocab_size, dtype=dtype)
+    return [[t for t, m in zip(s.tokens[i].tolist(), s.mask[i].tolist()) if m] or [tok.eos_id]
+            for i in range(len(prompt_ids))]
 
 
 def student_prompt(task_prompt: str) -> str:

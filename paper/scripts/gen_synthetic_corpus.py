@@ -7,11 +7,16 @@ formats TTT reuse and the SDFT teacher use later, mixed with a filler language.
       --train_out data/raw/train.txt --val_out data/raw/val.txt
 
 Same seed -> same bytes. Train and val use independent streams of the same seed.
+
+Also writes a filler-only held-out split (default: val_filler.txt beside --val_out): ~60% of val.txt
+is task-format lines from the families SDFT distils, so retention (forgetting) is measured on text
+no demonstration resembles. It has its own stream, and no line of it occurs in the train text.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 
 from discover_distill.fileio import atomic_write  # torch-free: the script starts fast
@@ -26,35 +31,73 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val_lines", type=int, required=True, help="number of validation lines (documents)")
     p.add_argument("--train_out", required=True, help="output text file for training lines")
     p.add_argument("--val_out", required=True, help="output text file for validation lines")
+    p.add_argument("--filler_val_out", default=None,
+                   help="output text file for the filler-only held-out split "
+                        "(default: val_filler.txt beside --val_out)")
+    p.add_argument("--filler_val_lines", type=int, default=None,
+                   help="number of filler-only held-out lines (default: --val_lines)")
     p.add_argument("--filler_frac", type=float, default=MIX["filler"],
                    help="share of filler-language lines in [0, 1); task line kinds share the rest")
     return p.parse_args(argv)
 
 
-def write_corpus(path: str, n: int, seed: int, mix: dict, grammar: FillerGrammar, stats: dict) -> None:
+def write_corpus(path: str, n: int, seed: int, mix: dict, grammar: FillerGrammar, stats: dict,
+                 seen: set[str] | None = None) -> None:
+    """`seen`, if given, collects the lines that are not task lines (they might recur as filler)."""
     def write(f):
         for line in generate_lines(n, seed, mix, grammar, stats):
+            if seen is not None and not line.startswith("Q: "):
+                seen.add(line)
             f.write(line + "\n")
     atomic_write(path, write, mode="w")
+
+
+def write_filler_split(path: str, n: int, seed: int, grammar: FillerGrammar, exclude: set[str]) -> int:
+    """n filler-language lines from a stream of their own, none of them in `exclude` (the train
+    text); returns how many repeats of train lines were drawn and dropped."""
+    rng = random.Random(f"filler-heldout/{seed}")  # distinct from train (2*seed) and val (2*seed + 1)
+    dropped = [0]
+
+    def write(f):
+        written = 0
+        while written < n:
+            line = grammar.line(rng)
+            if line in exclude:
+                dropped[0] += 1
+                continue
+            f.write(line + "\n")
+            written += 1
+    atomic_write(path, write, mode="w")
+    return dropped[0]
 
 
 def main() -> int:
     args = parse_args()
     if args.train_lines < 1 or args.val_lines < 1:
         raise UserError("--train_lines and --val_lines must be >= 1")
+    filler_out = args.filler_val_out or os.path.join(os.path.dirname(args.val_out), "val_filler.txt")
+    filler_lines = args.val_lines if args.filler_val_lines is None else args.filler_val_lines
+    if filler_lines < 1:
+        raise UserError("--filler_val_lines must be >= 1")
     if not 0 <= args.filler_frac < 1:
         raise UserError(f"--filler_frac must be in [0, 1), got {args.filler_frac}")
-    for flag, path in (("--train_out", args.train_out), ("--val_out", args.val_out)):
+    outs = (("--train_out", args.train_out), ("--val_out", args.val_out), ("--filler_val_out", filler_out))
+    for flag, path in outs:
         if os.path.isdir(path):
             raise UserError(f"{flag}: is a directory: {path}")
+    if len({os.path.abspath(p) for _, p in outs}) < len(outs):
+        raise UserError("--train_out, --val_out and --filler_val_out must be different files")
     task_share = 1 - MIX["filler"]
     mix = {k: (args.filler_frac if k == "filler" else v * (1 - args.filler_frac) / task_share) for k, v in MIX.items()}
     t0 = time.time()
     grammar = FillerGrammar()
     stats: dict = {}
-    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats)
+    train_filler: set[str] = set()
+    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats, train_filler)
     write_corpus(args.val_out, args.val_lines, args.seed * 2 + 1, mix, grammar, {})
-    print(f"wrote {args.train_lines} train lines -> {args.train_out}, {args.val_lines} val lines -> {args.val_out} "
+    dropped = write_filler_split(filler_out, filler_lines, args.seed, grammar, train_filler)
+    print(f"wrote {args.train_lines} train lines -> {args.train_out}, {args.val_lines} val lines -> {args.val_out}, "
+          f"{filler_lines} filler-only held-out lines -> {filler_out} ({dropped} repeats of train lines dropped) "
           f"in {time.time() - t0:.1f}s")
     n = sum(stats["kinds"].values())
     print("train lines by kind:   " + ", ".join(f"{k} {v} ({100 * v / n:.1f}%)" for k, v in sorted(stats["kinds"].items())))
