@@ -1,6 +1,7 @@
 # Discover->Distill. Every target creates .venv on first use (scripts/setup_env.sh).
 #   make test     unit + end-to-end tests (what CI runs)
 #   make smoke    the pipeline (phases A-F) at smoke scale on a CPU, under runs/smoke/
+#   make mini     the whole experiment (both seeds, controls, ablations) on a 2-core CPU in < 1 h, under runs/mini/
 #   make paper    the runbook at full scale (GPU);  make phase-C SEED=1 [PROFILE=smoke]  one phase
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
 SHELL := /bin/bash
@@ -11,8 +12,9 @@ SEED ?= 0
 SEEDS ?= 0 1
 PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
+MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke paper ablations status bench clean venv
+.PHONY: test smoke mini paper ablations status bench clean venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -27,6 +29,12 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(PY) paper/scripts/run_phase.py --profile smoke --from-phase A --to-phase F --include-expected-ablation
 	$(PY) paper/scripts/artifact_tracker.py --root $(SMOKE_ROOT)/runs
+
+# The whole experiment at CPU scale (configs/profiles/mini.json): not part of CI; its registry is
+# runs/mini/04_results_registry.md.
+mini: $(STAMP)
+	$(PY) paper/scripts/run_phase.py --profile mini --from-phase A --to-phase F --include-expected-ablation
+	$(PY) paper/scripts/artifact_tracker.py --root $(MINI_ROOT)/runs
 
 # The runbook at full scale (GPU): make paper [PROFILE=paper]
 paper: $(STAMP)
@@ -53,6 +61,34 @@ status: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
 	$(PY) scripts/bench_sampling.py --model configs/model_mhc_tiny.json --tasks 4 --rollouts 8
+
+# The manuscript (paper/latex/main.tex) -> $(PDF_DIR)/main.pdf, with latexmk or else pdflatex + bibtex.
+# Tables, setup macros and figures come from fill_tables.py / plot_results.py; missing ones show as
+# placeholders. No Python environment is needed: make pdf [LATEX_DIR=paper/latex] [PDF_DIR=build/paper]
+# (max_print_line: unwrapped log lines, which latexmk parses to decide when bibtex must run)
+LATEX_DIR ?= paper/latex
+PDF_DIR ?= build/paper
+.PHONY: pdf
+pdf:
+	@mkdir -p "$(PDF_DIR)"; out="$(abspath $(PDF_DIR))"; \
+	export max_print_line=100000; \
+	if command -v latexmk >/dev/null 2>&1; then \
+	  latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error -cd -outdir="$$out" \
+	    "$(LATEX_DIR)/main.tex" >"$$out/build.log" 2>&1 || { tail -n 40 "$$out/build.log"; \
+	    echo "make pdf: latexmk failed; see $$out/main.log"; exit 1; }; \
+	elif command -v pdflatex >/dev/null 2>&1; then \
+	  tex="pdflatex -interaction=nonstopmode -halt-on-error -file-line-error -output-directory=$$out main.tex"; \
+	  ( cd "$(LATEX_DIR)" && $$tex && { ( cd "$$out" && BIBINPUTS="$(abspath $(LATEX_DIR)):" bibtex main ) \
+	      || [ $$? -le 1 ]; } \
+	    && $$tex && $$tex ) >"$$out/build.log" 2>&1 || { tail -n 40 "$$out/build.log"; \
+	    echo "make pdf: pdflatex failed; see $$out/main.log"; exit 1; }; \
+	else \
+	  echo "make pdf: neither latexmk nor pdflatex is installed. Install TeX Live, e.g."; \
+	  echo "  apt-get install texlive-latex-base texlive-latex-recommended latexmk"; \
+	  echo "then run make pdf again ($(LATEX_DIR)/main.tex -> $(PDF_DIR)/main.pdf)."; \
+	  exit 1; \
+	fi; \
+	echo "wrote $(PDF_DIR)/main.pdf"
 
 clean:
 	rm -rf $(SMOKE_ROOT) .pytest_cache build

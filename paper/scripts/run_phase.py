@@ -8,7 +8,9 @@ orchestration").
 Each command is printed before it runs, with its output also saved to <runs_dir>/logs/. A step
 whose artifacts are complete (artifacts.py) is skipped; an unfinished one gets its resume flag.
 On failure the orchestrator stops and names the command and its log. --profile paper uses the
-runbook's exact arguments (configs/profiles/paper.json); smoke is the tiny CPU version.
+runbook's exact arguments (configs/profiles/paper.json) plus the controls the runbook lacks
+(ttt_lr0, base_bestofn_flops, the SFT arm); smoke is the tiny CPU version (code paths), mini the
+whole experiment on a 2-core CPU in under an hour (configs/profiles/mini.json).
 """
 from __future__ import annotations
 
@@ -44,13 +46,22 @@ def task_ids(path: str) -> list[str] | None:
         return [json.loads(l)["task_id"] for l in f if l.strip()]
 
 
+def has_filler_retention(path: str) -> bool:
+    """A retention file written before the filler split existed is redone."""
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        return "filler" in json.load(f)
+
+
 def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     py = sys.executable
     D, R = profile["data_dir"], profile["runs_dir"]
     tok = profile["tokenizer"]
     tok_model = f"{D}/tokenizer/{tok['name']}.model"
-    raw = {s: f"{D}/raw/{s}.txt" for s in ("train", "val")}
-    packed = {s: f"{D}/packed/{s}.bin" for s in ("train", "val")}
+    # val_filler: A2's filler-only held-out split, the headline retention text (DESIGN §4)
+    raw = {s: f"{D}/raw/{s}.txt" for s in ("train", "val", "val_filler")}
+    packed = {s: f"{D}/packed/{s}.bin" for s in ("train", "val", "val_filler")}
     tasks = {s: f"{D}/discovery/{s}.jsonl" for s in ("train", "heldout")}
     pre = profile["pretrain"]
     pre_dir = f"{R}/{pre['run']}"
@@ -66,12 +77,12 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     steps.append(Step("A", "corpus", [py, "paper/scripts/gen_synthetic_corpus.py", "--seed", str(c["seed"]),
                                       "--train_lines", str(c["train_lines"]), "--val_lines", str(c["val_lines"]),
                                       "--train_out", raw["train"], "--val_out", raw["val"]],
-                      done=exists(raw["train"], raw["val"])))
+                      done=exists(raw["train"], raw["val"], raw["val_filler"])))
     steps.append(Step("A", "tokenizer", [py, "scripts/train_tokenizer.py", "--input", raw["train"], "--model_prefix",
                                          tok_model[:-len(".model")], "--vocab_size", str(tok["vocab_size"]),
                                          "--model_type", tok["model_type"]],
                       done=exists(tok_model, tok_model[:-len(".model")] + ".json")))
-    for s in ("train", "val"):
+    for s in ("train", "val", "val_filler"):
         steps.append(Step("A", f"pack_{s}", [py, "scripts/prepare_data.py", "--tokenizer", tok_model, "--input", raw[s],
                                              "--output", packed[s], "--append_eos", "1"],
                           done=exists(packed[s], packed[s][:-len(".bin")] + ".json")))
@@ -102,6 +113,13 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     for seed in seeds:
         steps.append(suite_step("C", f"base_bestofn_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "bestofn", []))
         steps.append(suite_step("C", f"ttt_main_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt", main_flags))
+    # Controls (DESIGN §7), paired with the main comparison on every seed: TTT without learning
+    # (reuse prompts and sampling only) isolates learning; best-of-N charged TTT's training FLOPs.
+    for seed in seeds:
+        steps.append(suite_step("C", f"ttt_lr0_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt",
+                                main_flags + ["--lr", "0"]))
+        steps.append(suite_step("C", f"base_bestofn_flops_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed,
+                                "bestofn", ["--budget_match", "flops"]))
     ablations = [("ttt_reuse0_seed0", ["--reuse", "0", "--adaptive_beta", "1", "--kl_lambda", "0.1"]),
                  ("ttt_adapt0_seed0", ["--reuse", "1", "--adaptive_beta", "0", "--kl_lambda", "0.1"]),
                  ("ttt_kl0_seed0", ["--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.0"])]
@@ -138,8 +156,9 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                                        f"{out}/model_config.json", "--val_bin", packed["val"],
                                                        "--seq_len", str(ret["seq_len"]), "--batch_size",
                                                        str(ret["batch_size"]), "--max_batches", str(ret["max_batches"]),
-                                                       "--device", ret["device"], "--out", ret_out],
-                          done=exists(ret_out)))
+                                                       "--device", ret["device"], "--filler_val_bin",
+                                                       packed["val_filler"], "--out", ret_out],
+                          done=has_filler_retention(ret_out)))
     fig_dir = "paper/figs" if R == "runs" else f"{R}/figs"
     steps.append(Step("F", "pipeline_figure", [py, "paper/plot_pipeline_diagram.py", "--fig_dir", fig_dir]))
     steps.append(Step("F", "result_figures", [py, "paper/plot_results.py", "--runs_dir", f"{R}/suite", "--fig_dir",
@@ -157,14 +176,14 @@ def main() -> int:
     p.add_argument("--to-phase", dest="to_phase", default="F", choices=list(PHASES), help="last phase")
     p.add_argument("--include-expected-ablation", dest="expected", action="store_true",
                    help="also run the expected-reward objective ablation")
-    p.add_argument("--profile", default="paper", help="paper | smoke, or a path to a profile JSON")
+    p.add_argument("--profile", default="paper", help="paper | mini | smoke, or a path to a profile JSON")
     p.add_argument("--seeds", default="", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--dry_run", action="store_true", help="print the commands (and what is skipped); run nothing")
     args = p.parse_args()
     path = args.profile if args.profile.endswith(".json") else os.path.join(ROOT, "configs", "profiles",
                                                                               f"{args.profile}.json")
     if not os.path.isfile(path):
-        raise UserError(f"--profile: {path} not found (paper, smoke, or a JSON file)")
+        raise UserError(f"--profile: {path} not found (paper, mini, smoke, or a JSON file)")
     with open(path) as f:
         profile = json.load(f)
     try:
