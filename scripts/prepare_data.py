@@ -8,6 +8,10 @@ Streams the input in chunks of --chunk_lines lines (memory stays flat in the inp
 encodes each chunk on all CPUs. Writes <output> (raw little-endian tokens: uint16 when the
 vocabulary fits, else uint32) and then its sidecar <output minus .bin>.json (dtype, counts,
 tokenizer and source sha256). Blank lines are skipped.
+
+Packing A2's val.txt also packs the filler-only held-out split A2 writes beside it (val_filler.txt
+-> val_filler.bin beside --output), so the runbook's commands, as written, give E2 its headline
+retention text. `--filler_input none` turns that off.
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ def main() -> int:
     p.add_argument("--append_bos", type=int, default=0, choices=[0, 1], help="1 = BOS (id 2) before every document")
     p.add_argument("--chunk_lines", type=int, default=10_000,
                    help="lines encoded per batch (count, >= 1); bounds memory, does not change the output")
+    p.add_argument("--filler_input", default="auto",
+                   help="also pack this filler-only split to <--output dir>/val_filler.bin; auto = val_filler.txt "
+                        "beside an --input named val.txt, when it exists; none = off")
     args = p.parse_args()
     require_file(args.tokenizer, "--tokenizer")
     require_file(args.input, "--input")
@@ -44,16 +51,28 @@ def main() -> int:
         raise UserError(f"--chunk_lines must be >= 1 (got {args.chunk_lines})")
     if os.path.getsize(args.input) == 0:
         raise UserError(f"--input: file is empty: {args.input}")
+    filler = args.filler_input
+    if filler == "auto":
+        beside = os.path.join(os.path.dirname(args.input), "val_filler.txt")
+        filler = beside if os.path.basename(args.input) == "val.txt" and os.path.isfile(beside) else "none"
+    elif filler != "none":
+        require_file(filler, "--filler_input")
     tok = Tokenizer(args.tokenizer)
+    pack(tok, args.input, args.output, args)
+    if filler != "none":
+        pack(tok, filler, os.path.join(os.path.dirname(args.output), "val_filler.bin"), args)
+    return 0
+
+
+def pack(tok: Tokenizer, src: str, out: str, args: argparse.Namespace) -> None:
     t0 = time.time()
-    with tqdm(total=os.path.getsize(args.input), unit="B", unit_scale=True, desc="tokenizing",
+    with tqdm(total=os.path.getsize(src), unit="B", unit_scale=True, desc="tokenizing",
               disable=not sys.stderr.isatty()) as bar:
-        meta = pack_text_file(tok, args.input, args.output, append_eos=bool(args.append_eos),
+        meta = pack_text_file(tok, src, out, append_eos=bool(args.append_eos),
                               append_bos=bool(args.append_bos), chunk_lines=args.chunk_lines, progress=bar.update)
     dt = time.time() - t0
-    print(f"{args.output}: {meta['num_tokens']} tokens ({meta['dtype']}) from {meta['num_docs']} documents "
-          f"in {dt:.1f}s ({meta['num_tokens'] / max(dt, 1e-9) / 1e6:.2f}M tok/s); sidecar {sidecar_path(args.output)}")
-    return 0
+    print(f"{out}: {meta['num_tokens']} tokens ({meta['dtype']}) from {meta['num_docs']} documents "
+          f"in {dt:.1f}s ({meta['num_tokens'] / max(dt, 1e-9) / 1e6:.2f}M tok/s); sidecar {sidecar_path(out)}")
 
 
 if __name__ == "__main__":

@@ -92,3 +92,19 @@ def test_prepare_data_errors(raw, tiny_data, tmp_path):
                       "--bogus", check=False)
     assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
     assert not list(tmp_path.glob("x*"))
+
+
+def test_packing_val_also_packs_the_filler_split_beside_it(raw, tiny_data, tmp_path):
+    """The runbook's A3 val command, as written, also packs A2's val_filler.txt (E2's headline text)."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    (src / "val.txt").write_text((raw / "val.txt").read_text())
+    (src / "val_filler.txt").write_text("the cat sat on the mat .\nno dog ran .\n")
+    out = tmp_path / "packed"
+    proc = run_script("scripts/prepare_data.py", "--tokenizer", tiny_data["tokenizer"], "--input", str(src / "val.txt"),
+                      "--output", str(out / "val.bin"), "--append_eos", "1")
+    assert "val_filler.bin" in proc.stdout
+    assert json.load(open(out / "val_filler.json"))["num_docs"] == 2
+    run_script("scripts/prepare_data.py", "--tokenizer", tiny_data["tokenizer"], "--input", str(src / "val.txt"),
+               "--output", str(tmp_path / "off" / "val.bin"), "--filler_input", "none")
+    assert not (tmp_path / "off" / "val_filler.bin").exists()

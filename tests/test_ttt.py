@@ -13,12 +13,12 @@ from conftest import TINY_MODEL, make_tiny_checkpoint, run_script
 from discover_distill import discovery as D
 from discover_distill import tasks as T
 from discover_distill.config import load_model_config
-from discover_distill.lora import LoRAConfig, inject_lora, lora_modules
+from discover_distill.lora import LoRAConfig, adapters_for_rows, inject_lora, lora_modules
 from discover_distill.model import GPT, load_model
 from discover_distill.sampling import generate
 from discover_distill.tasks.base import TaskFamily
 from discover_distill.tokenizer import Tokenizer
-from discover_distill.ttt import group_advantages, lora_update_norms, token_advantages
+from discover_distill.ttt import completion_logprobs, group_advantages, lora_update_norms, token_advantages
 
 
 def test_constant_reward_groups_carry_no_signal_and_stay_out_of_the_kl_mean():
@@ -65,6 +65,57 @@ def test_lora_update_norm_equals_the_dense_delta_norm():
     assert lora_update_norms(m, 2) == pytest.approx(want, rel=1e-4)
 
 
+def _reference_logprobs(model, prompts, comps, group_of_row, adapter_of_group):
+    """The plain form: every row's prompt + completion as one right-padded sequence."""
+    seqs = [prompts[g] + c for g, c in zip(group_of_row, comps)]
+    T = max(map(len, seqs))
+    idx = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        idx[i, :len(s)] = torch.tensor(s)
+    rows = None if adapter_of_group is None else torch.tensor([adapter_of_group[g] for g in group_of_row])
+    with adapters_for_rows(model, rows):
+        logits, _ = model(idx[:, :-1])
+    logp = torch.log_softmax(logits.float(), -1)
+    out = torch.zeros(len(seqs), max(map(len, comps)))
+    for i, (g, c) in enumerate(zip(group_of_row, comps)):
+        p = len(prompts[g])
+        out[i, :len(c)] = logp[i, p - 1:p - 1 + len(c)].gather(1, torch.tensor(c)[:, None]).squeeze(1)
+    return out
+
+
+@pytest.mark.parametrize("mhc", [4, 1])
+def test_prompt_once_logprobs_equal_a_full_pass_per_row(mhc):
+    """Values and LoRA gradients of the prompt-once training pass equal the full pass per row."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=60, d_model=32, n_layers=2, n_heads=2,
+                              d_ff=64, max_seq_len=64, mhc_streams=mhc)
+    m = GPT(cfg)
+    inject_lora(m, LoRAConfig(rank=4, alpha=8.0), n_adapters=2)
+    for _, mod in lora_modules(m):
+        mod.lora_B.data.normal_(0, 0.3)
+    prompts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
+    comps = [[20, 21, 22], [23], [24, 25, 26, 27], [28, 29], [30, 31, 32]]
+    group_of_row = [0, 0, 1, 2, 2]
+    adapter_of_group = [0, 1, 1]
+    params = [p for _, mod in lora_modules(m) for p in (mod.lora_A, mod.lora_B)]
+    weights = torch.randn(5, 4)
+
+    def grads(fn):
+        for p in params:
+            p.grad = None
+        lp = fn()
+        (lp * weights[:, :lp.shape[1]]).sum().backward()
+        return lp.detach(), [p.grad.clone() for p in params]
+
+    got, g_got = grads(lambda: completion_logprobs(m, prompts, comps, group_of_row, adapter_of_group, torch.float32)[0])
+    want, g_want = grads(lambda: _reference_logprobs(m, prompts, comps, group_of_row, adapter_of_group))
+    assert torch.allclose(got, want, atol=1e-5)
+    for a, b in zip(g_got, g_want):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+    _, mask = completion_logprobs(m, prompts, comps, group_of_row, None, torch.float32)
+    assert mask.sum(1).tolist() == [len(c) for c in comps]
+
+
 # --- the loops on a tiny model ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -97,8 +148,9 @@ def test_flops_are_counted_the_same_way_in_both_arms(tiny, tmp_path):
     (tmp_path / "t").mkdir()
     res = D.run_ttt(model, tok, [task], _cfg(reuse=False, kl_lambda=0.1), [str(tmp_path / "t")], seed=0)[0]
     G = res["generated_tokens"]
-    # sampling as above; training: every rollout's prompt + completion, forward+backward (6) + base forward (2)
-    assert res["flops"] == pytest.approx(2 * P * (2 * L + G) + 8 * P * (2 * 6 * L + G))
+    # sampling as above; training: the prompt once per step and every completion token,
+    # forward+backward (6) + the base's forward (2)
+    assert res["flops"] == pytest.approx(2 * P * (2 * L + G) + 8 * P * (2 * L + G))
 
 
 def _suite(tiny, out, *extra):

@@ -248,33 +248,36 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
         keep = [i for i, c in enumerate(comp) if c]
         stats = {k: {} for k in range(K)}
         train_tokens = [0] * K
-        if keep:
-            seqs = [group_prompts[g_list[i]] + comp[i] for i in keep]
-            plens = [len(group_prompts[g_list[i]]) for i in keep]
-            clens = [len(comp[i]) for i in keep]
-            for i, n in zip(keep, (len(x) for x in seqs)):
-                train_tokens[owners[i]] += n
+        learn = cfg.lr > 0  # --lr 0 (the ttt_lr0 control): reuse prompts and sampling, no learning
+        if keep and learn:
+            kept_groups = sorted({g_list[i] for i in keep})
+            local = {g: j for j, g in enumerate(kept_groups)}  # the pass sees only groups with a trained row
+            train_prompts = [group_prompts[g] for g in kept_groups]
+            train_comps = [comp[i] for i in keep]
+            row_group = [local[g_list[i]] for i in keep]
+            for g in kept_groups:
+                train_tokens[task_of_group[g]] += len(group_prompts[g])
+            for i in keep:
+                train_tokens[owners[i]] += len(comp[i])
             task_of_row = torch.tensor([owners[i] for i in keep], device=device)
-            learn = cfg.lr > 0  # --lr 0 (the ttt_lr0 control): reuse prompts and sampling, no learning
             model.train()
-            with torch.set_grad_enabled(learn):
-                logp, mask = completion_logprobs(model, seqs, plens, clens, task_of_row, dtype, vocab_limit=V)
+            logp, mask = completion_logprobs(model, train_prompts, train_comps, row_group,
+                                             [task_of_group[g] for g in kept_groups], dtype, vocab_limit=V)
             # base log-probs: the KL shaping needs them, and the KL-to-base metric is reported for
-            # every variant (kl_lambda = 0 included; that forward is not charged to its FLOPs)
+            # every learning variant (kl_lambda = 0 included; that forward is not charged to its FLOPs)
             with torch.no_grad(), lora_disabled(model):
-                logp_base, _ = completion_logprobs(model, seqs, plens, clens, None, dtype, vocab_limit=V)
+                logp_base, _ = completion_logprobs(model, train_prompts, train_comps, row_group, None, dtype,
+                                                   vocab_limit=V)
             tok_adv = token_advantages(seq_adv[keep].to(device), logp.detach(), logp_base, mask, task_of_row,
                                        signal[keep], cfg.kl_lambda)
-            grad_norms = [0.0] * K
-            if learn:
-                loss = policy_gradient_loss(tok_adv, logp, mask)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norms = clip_per_adapter(model, K, cfg.grad_clip)
-                if all(math.isfinite(g) for g in grad_norms):
-                    opt.step()
-                else:  # never let one bad batch poison the adapters: skip the update, keep the record
-                    log(f"warning: non-finite TTT gradient at step {step}; update skipped")
+            loss = policy_gradient_loss(tok_adv, logp, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norms = clip_per_adapter(model, K, cfg.grad_clip)
+            if all(math.isfinite(g) for g in grad_norms):
+                opt.step()
+            else:  # never let one bad batch poison the adapters: skip the update, keep the record
+                log(f"warning: non-finite TTT gradient at step {step}; update skipped")
             d = (logp.detach() - logp_base) * mask
             lp = logp.detach()
             for k in range(K):
@@ -283,6 +286,13 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
                 n_tok = max(1, int(m.sum()))
                 stats[k] = {"kl_to_base": float(d[rk].sum() / n_tok), "entropy": float(-(lp[rk] * m).sum() / n_tok),
                             "loss": float(-(tok_adv[rk] * lp[rk]).sum()), "grad_norm": grad_norms[k]}
+        elif keep:  # no learning: the adapters stay zero, so the policy is the base and no pass is needed
+            row_task = torch.tensor(owners, device=s.logprobs.device)
+            for k in range(K):
+                m = s.mask[row_task == k]
+                n_tok = max(1, int(m.sum()))
+                stats[k] = {"kl_to_base": 0.0, "entropy": float(-(s.logprobs[row_task == k] * m).sum() / n_tok),
+                            "loss": 0.0, "grad_norm": 0.0}
         update_norms = lora_update_norms(model, K)
         # 5. bookkeeping, archive, metrics, adapters
         gen_per_row = s.mask.sum(1).tolist()
@@ -294,8 +304,8 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
             n_gen = int(sum(gen_per_row[i] for i in rows))
             st.generated_tokens += n_gen
             prefill = sum(len(group_prompts[g]) for g, kk in enumerate(task_of_group) if kk == k)
-            st.flops += (sampling_flops(n_params, prefill, n_gen) +
-                         (training_flops(n_params, train_tokens[k], cfg.kl_lambda != 0) if cfg.lr > 0 else 0.0))
+            st.flops += sampling_flops(n_params, prefill, n_gen) + training_flops(n_params, train_tokens[k],
+                                                                                   cfg.kl_lambda != 0)
             if cfg.reuse:
                 for i in rows:
                     parent = groups[g_list[i]][1]

@@ -8,6 +8,7 @@ import torch
 
 from .lora import adapters_for_rows, lora_modules
 from .objectives import adaptive_beta, entropic_advantages, expected_advantages
+from .sampling import left_pad
 from .training import autocast
 
 
@@ -16,9 +17,10 @@ from .training import autocast
 # Sampling prefills each distinct prompt once per sampling call (its KV cache is shared by that
 # prompt's rollouts) and then decodes each generated token once, in both arms:
 #     sampling = 2 N (sum of distinct prompt lengths + generated tokens)
-# TTT's training pass runs every rollout's full sequence (prompt + completion) forward and
-# backward, plus a forward of the frozen base for the KL shaping when kl_lambda != 0:
-#     training = (6 + 2 [kl]) N (sum over trained rollouts of prompt + completion tokens)
+# TTT's training pass runs each group's prompt once and every rollout's completion on top of it,
+# forward and backward, plus the same forward of the frozen base for the KL shaping when
+# kl_lambda != 0:
+#     training = (6 + 2 [kl]) N (sum of distinct prompt lengths + completion tokens)
 
 def base_params(model) -> int:
     """N for the formulas: the base model's parameters (adapters are a rounding error, and a
@@ -36,34 +38,45 @@ def training_flops(n_params: int, sequence_tokens: int, with_base_forward: bool)
 
 # --- log-probs -----------------------------------------------------------------------------
 
-def completion_logprobs(model, seqs: list[list[int]], prompt_lens: list[int], comp_lens: list[int],
-                        adapter_ids: torch.Tensor | None, dtype, vocab_limit: int | None = None
+def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]], group_of_row: list[int],
+                        adapter_of_group: list[int] | None, dtype, vocab_limit: int | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs [N, Tc] of each completion token given its prompt (right-padded batch) and mask.
+    """Log-probs [N, Tc] of each row's completion tokens given its group's prompt, and the mask.
 
+    Each distinct prompt (a group: one task, one start state) runs once, left-padded; its KV cache
+    is expanded to the group's rows and the completions run on top of it, so a group's shared
+    prompt is computed once instead of once per rollout. Gradients flow through the prompt's pass
+    too (the adapter changes its keys and values), exactly as with a full pass per row.
+    adapter_of_group[g]: the LoRA adapter of group g (None: no per-row adapters).
     vocab_limit: normalise over the first vocab_limit ids only, the distribution the sampler drew from.
     """
     device = next(model.parameters()).device
-    T = max(len(s) for s in seqs)
-    Tc = max(comp_lens)
-    idx = torch.zeros(len(seqs), T, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        idx[i, :len(s)] = torch.tensor(s)
-    idx = idx.to(device)
-    with adapters_for_rows(model, adapter_ids), autocast(device, dtype):
-        logits, _ = model(idx[:, :-1])
+    ids, key_mask, positions = left_pad(prompts, 0, device)
+    G, L = ids.shape
+    rows = torch.tensor(group_of_row, device=device)
+    N, Tc = len(comps), max(len(c) for c in comps)
+    comp = torch.zeros(N, Tc, dtype=torch.long)
+    mask = torch.zeros(N, Tc, dtype=torch.bool)
+    for i, c in enumerate(comps):
+        comp[i, :len(c)] = torch.tensor(c)
+        mask[i, :len(c)] = True
+    comp, mask = comp.to(device), mask.to(device)
+    groups = None if adapter_of_group is None else torch.tensor(adapter_of_group, device=device)
+    cache = model.new_kv_cache(G, L + Tc, device=device)
+    with adapters_for_rows(model, groups), autocast(device, dtype):
+        prompt_logits, _ = model(ids, kv_cache=cache, pos=0, positions=positions, key_mask=key_mask)
+    logits = prompt_logits[:, -1][rows][:, None]           # predicts each row's first completion token
+    if Tc > 1:
+        cache = cache.select(rows)
+        lengths = key_mask.sum(1)[rows]
+        full_mask = torch.cat([key_mask[rows], torch.ones(N, Tc - 1, dtype=torch.bool, device=device)], dim=1)
+        with adapters_for_rows(model, None if groups is None else groups[rows]), autocast(device, dtype):
+            comp_logits, _ = model(comp[:, :-1], kv_cache=cache, pos=L,
+                                   positions=lengths[:, None] + torch.arange(Tc - 1, device=device), key_mask=full_mask)
+        logits = torch.cat([logits, comp_logits], dim=1)
     if vocab_limit is not None:
         logits = logits[..., :vocab_limit]
-    logp_all = torch.log_softmax(logits.float(), dim=-1)
-    gather_pos = torch.zeros(len(seqs), Tc, dtype=torch.long)
-    mask = torch.zeros(len(seqs), Tc, dtype=torch.bool)
-    for i, (p, c) in enumerate(zip(prompt_lens, comp_lens)):
-        gather_pos[i, :c] = torch.arange(p - 1, p - 1 + c)
-        mask[i, :c] = True
-    gather_pos, mask = gather_pos.to(device), mask.to(device)
-    targets = idx.gather(1, (gather_pos + 1).clamp_max(T - 1))
-    rows = torch.arange(len(seqs), device=device)[:, None]
-    logp = logp_all[rows, gather_pos].gather(2, targets[..., None]).squeeze(-1)
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(2, comp[..., None]).squeeze(-1)
     return logp * mask, mask
 
 
