@@ -17,7 +17,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from discover_distill.cli import run  # noqa: E402
 
 STAGES = [  # (x, y, title, detail, colour)
-    (0.07, 0.70, "A  Synthetic corpus", "5 verifiable task families\n(train region only) + filler\nlanguage; BPE tokenizer", "#dbe9f6"),
+    (0.07, 0.70, "A  Synthetic corpus", "6 verifiable task families\n(train region only) + filler\nlanguage; BPE tokenizer", "#dbe9f6"),
     (0.30, 0.70, "B  Pretrain", "mHC transformer\n(4 streams, Sinkhorn H_res)\n120M params", "#dbe9f6"),
     (0.53, 0.70, "C  Discover", "held-out tasks:\nbest-of-N vs test-time LoRA\n(entropic, PUCT reuse, KL)", "#fde3c8"),
     (0.53, 0.25, "D  Distill", "TTT on train tasks ->\nverified demonstrations ->\nSDFT (EMA teacher, gate)", "#e2f0d9"),

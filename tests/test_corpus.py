@@ -32,28 +32,28 @@ def test_no_heldout_instance_in_the_corpus():
     leaked = [t["prompt"] for t in heldout if f"Q: {t['prompt']} " in text]
     assert not leaked, leaked[:3]
     # and the train region does show up (the check is not vacuous)
-    train = [make_task(f, rng, 1, "train") for f in ("sort",) for _ in range(3)]
+    train = [make_task(f, rng, 1, "train") for f in ("knapsack",) for _ in range(3)]
     corpus_prompts = {l.split(" A:")[0].split(" || ")[0][3:] for l in text.splitlines() if l.startswith("Q: ")}
     assert corpus_prompts and all(p.count(":") >= 1 for p in corpus_prompts)
     assert all(t["split"] == "train" for t in train)
 
 
 def test_small_instance_space_shows_the_split_holds():
-    """Golomb at difficulty 1 has ~1,000 instances: without the split, a 6,000-line corpus would
+    """Golomb at difficulty 1 has ~2,500 instances: without the split, a 6,000-line corpus would
     contain dozens of held-out ones. Enumerate all of them and check none appears, while many
     train-region ones do (so the check is not vacuous)."""
     import itertools
 
     from discover_distill.tasks import split_of
-    from discover_distill.tasks.golomb import LEVELS
+    from discover_distill.tasks.golomb import LEVELS, MAX_FORBID, optimal_rulers
 
     fam = FAMILIES["golomb"]
-    k, lo, hi = LEVELS[1]
-    instances = [{"k": k, "L": L, "forbid": list(f)} for L in range(lo, hi + 1)
-                 for r in range(4) for f in itertools.combinations(range(1, L), r)]
+    k, length = LEVELS[1]
+    instances = [{"k": k, "L": length, "forbid": list(f)} for r in range(1, 5)
+                 for f in itertools.combinations(range(1, MAX_FORBID + 1), r) if optimal_rulers(k, length, f)]
     text = "\n".join(generate_lines(6000, 3)) + "\n"
     heldout = [s for s in instances if split_of("golomb", s) == "heldout"]
     train = [s for s in instances if split_of("golomb", s) == "train"]
-    assert len(heldout) > 150
+    assert len(heldout) > 300
     assert not [s for s in heldout if f"Q: {fam.prompt(s)} " in text]
     assert sum(f"Q: {fam.prompt(s)} " in text for s in train) > 50

@@ -51,7 +51,7 @@ def test_gen_discovery_tasks(tmp_path):
     run_script(*args)
     train = [json.loads(l) for l in open(tmp_path / "train.jsonl")]
     held = [json.loads(l) for l in open(tmp_path / "heldout.jsonl")]
-    assert len(train) == 20 and len(held) == 30
+    assert len(train) == 24 and len(held) == 36
     assert {t["split"] for t in train} == {"train"} and {t["split"] for t in held} == {"heldout"}
     assert not {t["task_id"] for t in train} & {t["task_id"] for t in held}
     first = (tmp_path / "heldout.jsonl").read_bytes()

@@ -19,7 +19,7 @@ def setup(tiny_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("suite")
     make_tiny_checkpoint(d / "ckpt.pt", max_seq_len=256)
     rng = random.Random(0)
-    tasks = [make_task(f, rng, 1, "heldout") for f in ("sort", "strings", "golomb")]
+    tasks = [make_task(f, rng, 1, "heldout") for f in ("knapsack", "partition", "golomb")]
     (d / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
     return {"ckpt": str(d / "ckpt.pt"), "tasks": str(d / "tasks.jsonl"), "tokenizer": tiny_data["tokenizer"],
             "ids": [t["task_id"] for t in tasks]}

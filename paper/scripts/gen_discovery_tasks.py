@@ -5,12 +5,17 @@
     python paper/scripts/gen_discovery_tasks.py --seed 0 \\
       --out_train data/discovery/train.jsonl --out_heldout data/discovery/heldout.jsonl
 
-Default size: 480 held-out tasks (96 per family). Why: the paired difference in solve rate
+Default size: 480 held-out tasks (80 per family). Why: the paired difference in solve rate
 between two methods on the same tasks has per-task variance p_disc - d^2, where p_disc is the
 share of tasks on which exactly one method succeeds. With d = 0.05 and p_disc ~ 0.15 the per-task
 s.d. is ~0.38, so a 95% paired-bootstrap interval excludes 0 with 80% power when
-n >= ((1.96 + 0.84) * 0.38 / 0.05)^2 ~ 460 tasks; 480 balanced over 5 families meets it for a
+n >= ((1.96 + 0.84) * 0.38 / 0.05)^2 ~ 460 tasks; 480 balanced over 6 families meets it for a
 single seed, and the runbook's two seeds add margin.
+
+Default difficulties: the paper mix (PAPER_MIX), chosen with paper/scripts/audit_tasks.py so that
+uniformly random answers at best-of-960 solve <= 10% of the held-out tasks (mean best reward
+<= 0.75, no family x difficulty cell above 30%): a suite where random search already succeeds
+cannot tell TTT from best-of-N. --difficulty overrides it for every family.
 """
 from __future__ import annotations
 
@@ -23,6 +28,11 @@ from discover_distill.checkpoint import atomic_write_text
 from discover_distill.cli import UserError, run
 from discover_distill.tasks import FAMILIES, make_task
 
+# Difficulties per family in the default files (cycled, balanced). From the audit (960 random answers
+# per task): gridpath d2 and the d1 levels of most families are solved by random search far too often.
+PAPER_MIX = {"assign": (2, 3), "golomb": (2, 3), "gridpath": (3,), "knapsack": (2, 3), "partition": (2, 3),
+             "tour": (2, 3)}
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Generate train / held-out discovery task files.")
@@ -30,17 +40,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out_train", required=True, help="output JSONL of train-region tasks")
     p.add_argument("--out_heldout", required=True, help="output JSONL of held-out-region tasks")
     p.add_argument("--n_train", type=int, default=40, help="train tasks per family")
-    p.add_argument("--n_heldout", type=int, default=96, help="held-out tasks per family (see docstring)")
+    p.add_argument("--n_heldout", type=int, default=80, help="held-out tasks per family (see docstring)")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
-    p.add_argument("--difficulty", default="1,2,3",
-                   help="difficulty levels to cycle through (comma-separated ints), balanced per family")
+    p.add_argument("--difficulty", default=None,
+                   help="difficulty levels to cycle through (comma-separated ints), balanced per family, for "
+                        "every family (default: the paper mix, PAPER_MIX)")
     return p.parse_args(argv)
 
 
-def generate(families: list[str], n: int, split: str, difficulties: list[int], seed: int) -> list[dict]:
-    """n tasks per family, difficulties cycled, distinct instances, deterministic in seed."""
+def generate(families: list[str], n: int, split: str, difficulties: dict[str, list[int]], seed: int) -> list[dict]:
+    """n tasks per family, the family's difficulties cycled, distinct instances, deterministic in seed."""
     out = []
-    for f_index, family in enumerate(families):
+    for family in families:
         rng = random.Random(f"{seed}/{split}/{family}")
         seen: set[str] = set()
         attempts = 0
@@ -49,7 +60,7 @@ def generate(families: list[str], n: int, split: str, difficulties: list[int], s
             if attempts > 50 * n + 1000:
                 raise UserError(f"family {family}: could not find {n} distinct {split} instances "
                                 f"(instance space too small for --n_{split})")
-            difficulty = difficulties[len(seen) % len(difficulties)]
+            difficulty = difficulties[family][len(seen) % len(difficulties[family])]
             task = make_task(family, rng, difficulty, split)
             if task["task_id"] in seen:
                 continue
@@ -64,10 +75,14 @@ def main() -> int:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise UserError(f"--families: unknown {', '.join(unknown)}; known: {', '.join(sorted(FAMILIES))}")
-    try:
-        difficulties = [int(d) for d in args.difficulty.split(",")]
-    except ValueError:
-        raise UserError(f"--difficulty: expected comma-separated integers, got {args.difficulty!r}") from None
+    if args.difficulty is None:
+        difficulties = {f: list(PAPER_MIX.get(f, (1, 2, 3))) for f in families}
+    else:
+        try:
+            levels = [int(d) for d in args.difficulty.split(",")]
+        except ValueError:
+            raise UserError(f"--difficulty: expected comma-separated integers, got {args.difficulty!r}") from None
+        difficulties = {f: levels for f in families}
     if args.n_train < 0 or args.n_heldout < 0:
         raise UserError("--n_train and --n_heldout must be >= 0")
     for path in (args.out_train, args.out_heldout):

@@ -1,9 +1,17 @@
-"""The task-family interface and the parsing helpers every verifier shares.
+"""The task-family interface and the parsing and grading helpers every verifier shares.
 
 A family generates instances (`spec`, a JSON-serialisable dict), renders the canonical one-line
-prompt, verifies a model completion into a reward in [0, 1] (1.0 = solved), and produces a
-correct answer (`solve`) and imperfect ones (`attempt`) for the corpus. Verifiers parse text
-themselves: nothing a model writes is ever evaluated as code, and `reward` never raises.
+prompt, verifies a model completion into a reward in [0, 1] (1.0 = solved), and produces an
+optimal answer (`solve`), imperfect ones (`attempt`, for the corpus) and uniformly random
+well-formed ones (`random_answer`, the random-search baseline of paper/scripts/audit_tasks.py).
+Verifiers parse text themselves: nothing a model writes is ever evaluated as code, and `reward`
+never raises.
+
+Every family is an optimisation problem graded by a `gap` >= 0 from the exact optimum (0 only at
+the optimum; the generator computes the optimum exactly and caches it in the spec as a derived
+field that `canonical` leaves out; infeasible or malformed parts of an answer add penalties to the
+gap instead of zeroing it) mapped through `quality` = exp(-gap / tau), tau per family: 1.0 at the
+optimum, smooth and monotone below it, so partial quality scores and each improvement raises it.
 """
 from __future__ import annotations
 
@@ -16,8 +24,11 @@ from ..prompts import extract_answer
 
 MAX_ANSWER_CHARS = 400   # longer answers are cut before parsing: bounded work per verification
 SOLVED = 0.99            # reward at which a task counts as solved
+ATTEMPT_POOL = 12        # proposals an attempt is picked from
 
 _INT = re.compile(r"[+-]?\d{1,6}")
+_WORD = re.compile(r"[a-z]+")
+LABELS = "abcdefghijklmnopqrstuvwxyz"   # item / point / column labels: one token each (" a", " b", ...)
 
 
 def parse_ints(text: str, max_count: int = 32) -> list[int] | None:
@@ -33,18 +44,61 @@ def parse_ints(text: str, max_count: int = 32) -> list[int] | None:
     return out
 
 
+def parse_labels(text: str, max_count: int = 64) -> list[int] | None:
+    """Letter labels separated by spaces/commas (a run like "acd" counts as a c d) as 0-based
+    indices; None if any token is not lowercase letters or there are too many."""
+    tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    if not tokens or len(tokens) > max_count or not all(_WORD.fullmatch(t) for t in tokens):
+        return None
+    out = [LABELS.index(c) for t in tokens for c in t]
+    return out if len(out) <= max_count else None
+
+
+def labels(indices) -> str:
+    return " ".join(LABELS[i] for i in indices)
+
+
+def quality(gap: float, tau: float) -> float:
+    """Reward for a distance `gap` from the optimum: exactly 1.0 at the optimum (gap ~ 0, with a
+    float tolerance), exp(-gap / tau) below it, capped under SOLVED so only the optimum is solved."""
+    if gap <= 1e-9:
+        return 1.0
+    return min(0.98, math.exp(-gap / tau))
+
+
+def split_errors(indices: list[int], n: int) -> tuple[list[int], int]:
+    """(distinct in-range indices in first-seen order, number of out-of-range or repeated ones)."""
+    seen: list[int] = []
+    for i in indices:
+        if 0 <= i < n and i not in seen:
+            seen.append(i)
+    return seen, len(indices) - len(seen)
+
+
+DERIVED = ("opt",)   # spec fields computed from the instance (cached optimum): not part of its identity
+
+
 class TaskFamily:
     name = ""
 
-    def generate(self, rng: random.Random, difficulty: int) -> dict:
+    def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
+        """An instance and an optimal answer (the exact solver finds both at once)."""
         raise NotImplementedError
+
+    def generate(self, rng: random.Random, difficulty: int) -> dict:
+        return self.sample(rng, difficulty)[0]
 
     def prompt(self, spec: dict) -> str:
         raise NotImplementedError
 
     def canonical(self, spec: dict) -> str:
-        """The instance in canonical form: equal instances give equal strings (split hashing)."""
-        return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        """The instance in canonical form: equivalent instances (relabelled, permuted, mirrored)
+        give equal strings, so they hash to the same split. Derived fields are left out."""
+        return json.dumps({k: v for k, v in spec.items() if k not in DERIVED}, sort_keys=True, separators=(",", ":"))
+
+    def opt_value(self, spec: dict) -> float:
+        """The optimum's objective value: the spec's cached one, else computed exactly."""
+        raise NotImplementedError
 
     def score(self, spec: dict, answer: str) -> float:
         """Reward of an extracted answer; may raise on malformed input (reward() catches)."""
@@ -53,7 +107,22 @@ class TaskFamily:
     def solve(self, spec: dict, rng: random.Random) -> str:
         raise NotImplementedError
 
+    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
+        """One imperfect answer: `best` (an optimal one) perturbed, a heuristic's, or a random one."""
+        raise NotImplementedError
+
     def attempt(self, spec: dict, rng: random.Random) -> str:
+        """An imperfect answer for the corpus, of roughly uniform quality over (0, 1): of a pool of
+        proposals, the unsolved one whose reward is nearest a uniformly drawn target, so the
+        corpus's scored attempts and "improve on it" lines cover every level of quality."""
+        best = self.solve(spec, rng)
+        target = rng.random()
+        pool = [(self.reward(spec, a), a) for a in (self.propose(spec, rng, best) for _ in range(ATTEMPT_POOL))]
+        imperfect = [x for x in pool if x[0] < SOLVED] or pool
+        return min(imperfect, key=lambda x: abs(x[0] - target))[1]
+
+    def random_answer(self, spec: dict, rng: random.Random) -> str:
+        """A uniformly random well-formed answer (the random-search baseline)."""
         raise NotImplementedError
 
     def reward(self, spec: dict, completion: str) -> float:

@@ -1,81 +1,127 @@
-"""Sidon-set / Golomb-ruler construction: k marks in [0, L], avoiding some forbidden marks, with
-all pairwise differences distinct. Open-ended: most instances have many solutions. Graded by the
-share of distinct differences, scaled down for invalid or missing marks."""
+"""Shortest Golomb ruler with forbidden differences: choose k marks in 0..L with all pairwise
+differences distinct and none in a forbidden set F, minimising the span (largest - smallest).
+
+F (1-4 differences from 1..16) makes a large instance space out of the classic problem (optimal
+spans without F: 11, 17, 25 for k = 5, 6, 7). Optimum: exact, from the complete list of k-mark
+Golomb rulers of span <= L (enumerated once per process, sorted by span): the first one whose
+differences avoid F (cached in spec["opt"]). Reward: quality of the gap
+  max(0, span - opt) / opt + 0.15 * (repeated or forbidden differences + marks out of range,
+  repeated, missing or extra),
+so a valid but long ruler and a short one with a single clash both score partially.
+"""
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 
-from .base import TaskFamily, difficulty_level, parse_ints
+from .base import TaskFamily, difficulty_level, parse_ints, quality
 
-# (k, smallest L, largest L) per difficulty; optimal Golomb lengths are 6, 11, 17 for k = 4, 5, 6
-LEVELS = {1: (4, 8, 13), 2: (5, 13, 19), 3: (6, 19, 25)}
+LEVELS = {1: (5, 16), 2: (6, 24), 3: (7, 32)}  # (marks k, largest allowed mark L)
+MAX_FORBID = 16
+TAU, PEN = 0.15, 0.15  # a span 15% over the optimum, or one clash, scores exp(-1)
 
 
-def _search(k: int, length: int, forbid: set[int], rng: random.Random, budget: int = 20000) -> list[int] | None:
-    """Randomised backtracking for a Sidon set of k marks in [0, length] avoiding `forbid`."""
-    candidates = [m for m in range(length + 1) if m not in forbid]
-    steps = 0
+@functools.lru_cache(maxsize=None)
+def rulers(k: int, length: int) -> tuple[tuple[int, tuple[int, ...], int], ...]:
+    """Every Golomb ruler with k marks, first mark 0 and span <= length, as (span, marks, bitmask
+    of its differences), sorted by span. Backtracking; ~0.1 s for k = 7, length = 32."""
+    out = []
 
-    def extend(marks: list[int], diffs: set[int], pool: list[int]) -> list[int] | None:
-        nonlocal steps
+    def extend(marks: list[int], dmask: int) -> None:
         if len(marks) == k:
-            return marks
-        for i, m in enumerate(pool):
-            steps += 1
-            if steps > budget:
-                return None
-            new = {abs(m - x) for x in marks}
-            if len(new) == len(marks) and not new & diffs:
-                found = extend(marks + [m], diffs | new, pool[i + 1:])
-                if found:
-                    return found
-        return None
+            out.append((marks[-1], tuple(marks), dmask))
+            return
+        for m in range(marks[-1] + 1, length - (k - len(marks) - 1) + 1):
+            new = 0
+            for x in marks:
+                bit = 1 << (m - x)
+                if (dmask | new) & bit:
+                    break
+                new |= bit
+            else:
+                extend(marks + [m], dmask | new)
 
-    order = candidates[:]
-    rng.shuffle(order)
-    return extend([], set(), order)
+    extend([0], 0)
+    return tuple(sorted(out))
+
+
+@functools.lru_cache(maxsize=256)  # attempts draw from it many times per instance
+def compatible_rulers(k: int, length: int, forbid: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """All rulers in 0..length (sorted by span) whose differences avoid the forbidden ones."""
+    fmask = sum(1 << d for d in set(forbid))
+    return tuple(marks for _, marks, dmask in rulers(k, length) if not dmask & fmask)
+
+
+def optimal_rulers(k: int, length: int, forbid: list[int]) -> list[tuple[int, ...]]:
+    """All rulers of the smallest span that avoid the forbidden differences ([] if none fits)."""
+    fmask = sum(1 << d for d in set(forbid))
+    best = []
+    for span, marks, dmask in rulers(k, length):
+        if best and span > best[0][-1]:
+            break
+        if not dmask & fmask:
+            best.append(marks)
+    return best
 
 
 class Golomb(TaskFamily):
     name = "golomb"
 
-    def generate(self, rng: random.Random, difficulty: int) -> dict:
-        k, lo, hi = LEVELS[difficulty_level(difficulty)]
+    def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
+        k, length = LEVELS[difficulty_level(difficulty)]
         while True:
-            length = rng.randint(lo, hi)
-            forbid = sorted(rng.sample(range(1, length), rng.randint(0, 3)))
-            spec = {"k": k, "L": length, "forbid": forbid}
-            if _search(k, length, set(forbid), random.Random(0)) is not None:
-                return spec
+            forbid = sorted(rng.sample(range(1, MAX_FORBID + 1), rng.randint(1, 4)))
+            best = optimal_rulers(k, length, forbid)
+            if best:  # otherwise no ruler fits in 0..L: draw again
+                spec = {"k": k, "L": length, "forbid": forbid, "opt": best[0][-1]}
+                return spec, " ".join(map(str, rng.choice(best)))
 
     def prompt(self, spec: dict) -> str:
-        avoid = " ".join(map(str, spec["forbid"])) or "none"
-        return f"golomb: pick {spec['k']} marks from 0 to {spec['L']}, avoid {avoid}, all differences distinct"
+        forbid = " ".join(map(str, spec["forbid"]))
+        return (f"golomb: choose {spec['k']} marks from 0 to {spec['L']}, all pairwise differences distinct "
+                f"and none equal to {forbid}, minimise largest minus smallest")
+
+    def canonical(self, spec: dict) -> str:
+        return f"{spec['k']}|{spec['L']}|{','.join(map(str, sorted(set(spec['forbid']))))}"
+
+    def opt_value(self, spec: dict) -> int:
+        return spec["opt"] if "opt" in spec else optimal_rulers(spec["k"], spec["L"], spec["forbid"])[0][-1]
 
     def score(self, spec: dict, answer: str) -> float:
         k, length, forbid = int(spec["k"]), int(spec["L"]), set(spec["forbid"])
         marks = parse_ints(answer)
         if not marks:
             return 0.0
-        valid = sorted({m for m in marks if 0 <= m <= length and m not in forbid})
+        valid = sorted({m for m in marks if 0 <= m <= length})
         if len(valid) < 2:
             return 0.0
+        errors = len(marks) - len(valid) + abs(len(valid) - k)  # out of range / repeated; missing / extra
         diffs = [b - a for a, b in itertools.combinations(valid, 2)]
-        distinct = len(set(diffs)) / len(diffs)
-        validity = len(valid) / max(k, len(marks))   # out-of-range, forbidden, repeated or extra marks
-        return distinct * validity * (1.0 if len(marks) == k else 0.5)
+        clashes = len(diffs) - len(set(diffs)) + len(set(diffs) & forbid)
+        opt = self.opt_value(spec)
+        return quality(max(0, valid[-1] - valid[0] - opt) / opt + PEN * (clashes + errors), TAU)
 
     def solve(self, spec: dict, rng: random.Random) -> str:
-        marks = _search(spec["k"], spec["L"], set(spec["forbid"]), rng)
-        if marks is None:  # the randomised search ran out of budget: the deterministic one succeeded before
-            marks = _search(spec["k"], spec["L"], set(spec["forbid"]), random.Random(0))
+        return " ".join(map(str, rng.choice(optimal_rulers(spec["k"], spec["L"], spec["forbid"]))))
+
+    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
+        k, length, forbid = spec["k"], spec["L"], spec["forbid"]
+        r = rng.random()
+        if r < 0.4:    # a valid ruler a little (or a lot) longer than the optimum
+            longer = [m for m in compatible_rulers(k, length, tuple(forbid)) if m[-1] > self.opt_value(spec)]
+            if longer:
+                return " ".join(map(str, longer[min(len(longer) - 1, int(2 ** rng.uniform(0, 9)))]))
+        marks = [int(m) for m in best.split()]
+        if r < 0.8:    # the optimum with one to three marks nudged: clashes, sometimes a longer span
+            for i in rng.sample(range(k), rng.randint(1, 3)):
+                marks[i] = min(length, max(0, marks[i] + rng.choice((-3, -2, -1, 1, 2, 3))))
+        elif r < 0.9:  # the optimum with a mark dropped (an incomplete answer)
+            marks.pop(rng.randrange(k))
+        else:
+            return self.random_answer(spec, rng)
         return " ".join(map(str, sorted(marks)))
 
-    def attempt(self, spec: dict, rng: random.Random) -> str:
-        marks = [int(x) for x in self.solve(spec, rng).split()]
-        for _ in range(rng.randint(1, 2)):
-            marks[rng.randrange(len(marks))] = rng.randint(0, spec["L"])
-        if rng.random() < 0.15:
-            marks.pop(rng.randrange(len(marks)))
-        return " ".join(map(str, sorted(marks)))
+    def random_answer(self, spec: dict, rng: random.Random) -> str:
+        """k distinct marks drawn uniformly from 0..L."""
+        return " ".join(map(str, sorted(rng.sample(range(spec["L"] + 1), spec["k"]))))

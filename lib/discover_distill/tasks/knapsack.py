@@ -1,70 +1,96 @@
-"""0/1 knapsack packing: choose items (1-based indices) within the capacity; reward = value /
-optimal value when feasible (graded, 1.0 only at the DP optimum), 0 when over capacity."""
+"""0/1 knapsack, 12-16 labelled items: pick letters within the capacity, maximise total value.
+
+Optimum: exact DP over capacities (cached in spec["opt"]). Reward: quality of the gap
+  shortfall / opt + 2 * overweight / cap + 0.25 * (unknown or repeated letters),
+so a feasible packing scores by its value, an over-capacity one scores lower the further over it
+is (dropping an item is a step up, not a cliff), and only the optimal value is solved.
+Random search: 2^n subsets, of which usually one or two are optimal.
+"""
 from __future__ import annotations
 
+import functools
+import json
 import random
 
-from .base import TaskFamily, difficulty_level, parse_ints
+from .base import TaskFamily, difficulty_level, labels, parse_labels, quality, split_errors
 
-LEVELS = {1: 5, 2: 6, 3: 8}  # number of items
+LEVELS = {1: 12, 2: 14, 3: 16}  # number of items
+TAU = 0.06                       # a packing 6% short of the optimum scores exp(-1)
+OVER, ERR = 2.0, 0.25
 
 
-def optimum(weights: list[int], values: list[int], cap: int) -> int:
-    best = [0] * (cap + 1)
+@functools.lru_cache(maxsize=256)  # the corpus solves each instance several times (solution, attempts)
+def optimum(weights: tuple[int, ...], values: tuple[int, ...], cap: int) -> tuple[int, tuple[int, ...]]:
+    """(optimal value, one optimal set of 0-based items) by DP over capacities 0..cap."""
+    table = [[0] * (cap + 1)]
     for w, v in zip(weights, values):
-        for c in range(cap, w - 1, -1):
-            best[c] = max(best[c], best[c - w] + v)
-    return best[cap]
-
-
-def _subsets(n: int):
-    for mask in range(1 << n):
-        yield [i for i in range(n) if mask >> i & 1]
+        prev = table[-1]
+        table.append([max(prev[c], prev[c - w] + v) if c >= w else prev[c] for c in range(cap + 1)])
+    picks, c = [], cap
+    for i in range(len(weights), 0, -1):
+        if table[i][c] != table[i - 1][c]:
+            picks.append(i - 1)
+            c -= weights[i - 1]
+    return table[-1][cap], tuple(sorted(picks))
 
 
 class Knapsack(TaskFamily):
     name = "knapsack"
 
-    def generate(self, rng: random.Random, difficulty: int) -> dict:
+    def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         n = LEVELS[difficulty_level(difficulty)]
-        weights = [rng.randint(1, 9) for _ in range(n)]
-        values = [rng.randint(1, 9) for _ in range(n)]
-        cap = rng.randint(max(weights), max(max(weights), sum(weights) * 2 // 3))
-        return {"weights": weights, "values": values, "cap": cap}
+        while True:
+            weights = [rng.randint(1, 9) for _ in range(n)]
+            values = [rng.randint(10, 99) for _ in range(n)]
+            cap = round(sum(weights) * rng.uniform(0.35, 0.6))
+            opt, picks = optimum(tuple(weights), tuple(values), cap)
+            if opt:
+                return {"weights": weights, "values": values, "cap": cap, "opt": opt}, labels(picks)
 
     def prompt(self, spec: dict) -> str:
-        items = " ".join(f"{w}/{v}" for w, v in zip(spec["weights"], spec["values"]))
-        return f"knapsack: capacity {spec['cap']}, items weight/value {items}, pick item numbers"
+        items = " ".join(f"{labels([i])}{w}/{v}" for i, (w, v) in enumerate(zip(spec["weights"], spec["values"])))
+        return f"knapsack: capacity {spec['cap']}, weight/value {items}, pick letters for max total value"
+
+    def canonical(self, spec: dict) -> str:
+        return json.dumps([spec["cap"], sorted(zip(spec["weights"], spec["values"]))], separators=(",", ":"))
+
+    def opt_value(self, spec: dict) -> int:
+        return spec["opt"] if "opt" in spec else optimum(tuple(spec["weights"]), tuple(spec["values"]), spec["cap"])[0]
 
     def score(self, spec: dict, answer: str) -> float:
         weights, values, cap = spec["weights"], spec["values"], int(spec["cap"])
-        picks = parse_ints(answer)
-        if not picks or len(set(picks)) != len(picks) or any(not 1 <= p <= len(weights) for p in picks):
+        picks = parse_labels(answer)
+        if picks is None:
             return 0.0
-        if sum(weights[p - 1] for p in picks) > cap:
-            return 0.0
-        best = optimum(weights, values, cap)
-        return sum(values[p - 1] for p in picks) / best if best else 0.0
-
-    def _feasible(self, spec: dict) -> list[tuple[int, list[int]]]:
-        w, v, cap = spec["weights"], spec["values"], spec["cap"]
-        return [(sum(v[i] for i in s), s) for s in _subsets(len(w)) if s and sum(w[i] for i in s) <= cap]
+        chosen, errors = split_errors(picks, len(weights))
+        opt = self.opt_value(spec)
+        value, weight = sum(values[i] for i in chosen), sum(weights[i] for i in chosen)
+        gap = max(0, opt - value) / opt + OVER * max(0, weight - cap) / cap + ERR * errors
+        return quality(gap, TAU)
 
     def solve(self, spec: dict, rng: random.Random) -> str:
-        feasible = self._feasible(spec)
-        top = max(val for val, _ in feasible)
-        choice = rng.choice([s for val, s in feasible if val == top])
-        return " ".join(str(i + 1) for i in choice)
+        return labels(optimum(tuple(spec["weights"]), tuple(spec["values"]), int(spec["cap"]))[1])
 
-    def attempt(self, spec: dict, rng: random.Random) -> str:
-        feasible = self._feasible(spec)
-        top = max(val for val, _ in feasible)
+    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
+        weights, values, cap, n = spec["weights"], spec["values"], spec["cap"], len(spec["weights"])
         r = rng.random()
-        if r < 0.1:  # an over-capacity pick: reward 0
-            picks = rng.sample(range(len(spec["weights"])), rng.randint(2, len(spec["weights"])))
-            return " ".join(str(i + 1) for i in sorted(picks))
-        pool = [s for val, s in feasible if val < top] or [s for _, s in feasible]
-        # prefer good-but-not-optimal packings so attempts spread over (0, 1)
-        pool.sort(key=lambda s: -sum(spec["values"][i] for i in s))
-        choice = pool[min(len(pool) - 1, int(rng.random() ** 2 * len(pool)))]
-        return " ".join(str(i + 1) for i in choice)
+        if r < 0.5:  # the optimum with one to three items flipped: near misses, some over capacity
+            chosen = set(parse_labels(best) or [])
+            for i in rng.sample(range(n), rng.randint(1, 3)):
+                chosen ^= {i}
+            return labels(sorted(chosen))
+        # greedy fill in a noisy value/weight order (decent) or in a random order (poor)
+        if r < 0.75:
+            order = sorted(range(n), key=lambda i: -values[i] / weights[i] * rng.uniform(1, 1.5))
+        else:
+            order = rng.sample(range(n), n)
+        chosen, weight = [], 0
+        for i in order:
+            if weight + weights[i] <= cap:
+                chosen.append(i)
+                weight += weights[i]
+        return labels(sorted(chosen))
+
+    def random_answer(self, spec: dict, rng: random.Random) -> str:
+        """A uniformly random subset of the items."""
+        return labels([i for i in range(len(spec["weights"])) if rng.random() < 0.5])

@@ -1,0 +1,110 @@
+"""Assignment: an n x n matrix of digit costs 0-9 (7-9 rows); give every row a distinct column
+letter (a = first column), in row order, minimising the total cost.
+
+Optimum: exact DP over the set of used columns (2^n * n steps; cached in spec["opt"]). Reward:
+quality of the gap
+  (cost - opt) / n + 0.5 * (letters unknown, repeated, missing or extra),
+an absolute scale (opt can be 0): each unit of cost above the optimum per row costs the same.
+A row without a valid letter costs 9. Random search: n! assignments (362,880 at n = 9).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import random
+
+from .base import TaskFamily, difficulty_level, labels, parse_labels, quality
+
+LEVELS = {1: 7, 2: 8, 3: 9}
+TAU, PEN = 0.5, 0.5    # half a unit of cost per row over the optimum scores exp(-1)
+MISSING_COST = 9
+
+
+@functools.lru_cache(maxsize=256)  # the corpus solves each instance several times (solution, attempts)
+def optimum(costs: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
+    """(cheapest total, its column per row): best[mask] = cheapest way to give rows
+    0..popcount(mask)-1 the columns in mask."""
+    n = len(costs)
+    c = [[int(x) for x in row] for row in costs]
+    best, choice = [0] + [None] * ((1 << n) - 1), [0] * (1 << n)
+    for mask in range(1 << n):
+        row = bin(mask).count("1")
+        if row == n:
+            continue
+        for col in range(n):
+            if not mask >> col & 1:
+                new, val = mask | 1 << col, best[mask] + c[row][col]
+                if best[new] is None or val < best[new]:
+                    best[new], choice[new] = val, col
+    cols, mask = [], (1 << n) - 1
+    while mask:
+        cols.append(choice[mask])
+        mask &= ~(1 << choice[mask])
+    return best[-1], tuple(cols[::-1])
+
+
+class Assign(TaskFamily):
+    name = "assign"
+
+    def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
+        n = LEVELS[difficulty_level(difficulty)]
+        costs = ["".join(str(rng.randint(0, 9)) for _ in range(n)) for _ in range(n)]
+        opt, cols = optimum(tuple(costs))
+        return {"costs": costs, "opt": opt}, labels(cols)
+
+    def prompt(self, spec: dict) -> str:
+        return (f"assign: cost rows {' '.join(spec['costs'])}, give each row a different column letter, "
+                f"minimise the total cost")
+
+    def canonical(self, spec: dict) -> str:
+        """A permutation invariant: equal for instances equal up to permuting rows, permuting columns
+        and transposing (all the split needs; unequal instances may share it, harmlessly)."""
+        rows = sorted("".join(sorted(r)) for r in spec["costs"])
+        cols = sorted("".join(sorted(c)) for c in zip(*spec["costs"]))
+        return json.dumps(sorted([rows, cols]), separators=(",", ":"))
+
+    def opt_value(self, spec: dict) -> int:
+        return spec["opt"] if "opt" in spec else optimum(tuple(spec["costs"]))[0]
+
+    def score(self, spec: dict, answer: str) -> float:
+        costs, n = spec["costs"], len(spec["costs"])
+        picks = parse_labels(answer)
+        if picks is None:
+            return 0.0
+        used, total, errors = set(), 0, abs(len(picks) - n)
+        for row in range(n):
+            col = picks[row] if row < len(picks) else -1
+            if 0 <= col < n and col not in used:
+                used.add(col)
+                total += int(costs[row][col])
+            else:
+                errors += row < len(picks)   # a missing letter is already counted above
+                total += MISSING_COST
+        return quality(max(0, total - self.opt_value(spec)) / n + PEN * errors, TAU)
+
+    def solve(self, spec: dict, rng: random.Random) -> str:
+        return labels(optimum(tuple(spec["costs"]))[1])
+
+    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
+        costs, n = spec["costs"], len(spec["costs"])
+        r = rng.random()
+        if r < 0.6:    # the optimum with one to three swaps of two rows' columns
+            cols = parse_labels(best) or list(range(n))
+            for _ in range(rng.randint(1, 3)):
+                i, j = rng.sample(range(n), 2)
+                cols[i], cols[j] = cols[j], cols[i]
+        elif r < 0.85:  # greedy: rows in a random order take their cheapest free column
+            cols, free = [0] * n, set(range(n))
+            for row in rng.sample(range(n), n):
+                cols[row] = min(free, key=lambda c: (costs[row][c], rng.random()))
+                free.remove(cols[row])
+        else:           # a random assignment, sometimes with a repeated letter
+            cols = rng.sample(range(n), n)
+            if rng.random() < 0.3:
+                cols[rng.randrange(n)] = rng.randrange(n)
+        return labels(cols)
+
+    def random_answer(self, spec: dict, rng: random.Random) -> str:
+        """A uniformly random permutation of the columns."""
+        n = len(spec["costs"])
+        return labels(rng.sample(range(n), n))
