@@ -3,9 +3,14 @@
 
     python paper/plot_results.py --runs_dir runs/suite --fig_dir paper/figs
 
-Figures (PNG + PDF): solve rate and mean best reward per run with 95% bootstrap CIs; mean best
-reward per task family; best-so-far vs samples (TTT and best-of-N on one axis); beta and KL traces
-of the TTT runs; the retention (perplexity) bar. Runs that are missing are skipped with a note.
+Figures (PNG + PDF): solve rate and mean best reward per run with 95% bootstrap CIs (solve_rate);
+mean best reward per task family (per_family); best-so-far vs samples of every run (best_so_far);
+the budget curves: solve rate and mean best reward vs samples for best-of-N and TTT main with 95%
+bootstrap bands over tasks x seeds (budget_curves); TTT learning: mean sample reward per step
+(and LoRA update norm) averaged over tasks, with 95% bands, TTT main and the lr 0 control
+(ttt_learning); beta and KL traces of the TTT runs (beta_kl); the retention (perplexity) bars
+(retention). The train-split run (ttt_train_*) is never drawn: every figure is held-out. Runs that
+are missing are skipped with a note.
 """
 from __future__ import annotations
 
@@ -13,22 +18,27 @@ import argparse
 import glob
 import json
 import os
+import re
 from collections import defaultdict
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from discover_distill.cli import UserError, run  # noqa: E402
 from discover_distill.evaluate import bootstrap_ci  # noqa: E402
+from discover_distill.stats import best_at, read_best_curve, retention_promotion  # noqa: E402
+from discover_distill.tasks.base import SOLVED  # noqa: E402
 
-ORDER = ["base_bestofn", "ttt_main", "ttt_reuse0", "ttt_adapt0", "ttt_kl0", "ttt_expected", "sdft500_bestofn",
-         "sdft_bestofn", "sft_bestofn"]
+ORDER = ["base_bestofn", "ttt_main", "ttt_lr0", "base_bestofn_flops", "ttt_reuse0", "ttt_adapt0", "ttt_kl0",
+         "ttt_expected", "sdft_bestofn", "sft_bestofn"]
 
 
 def run_key(name: str) -> tuple[int, str]:
     stem = name.rsplit("_seed", 1)[0]
+    stem = re.sub(r"^(sdft|sft)\d+_bestofn$", r"\1_bestofn", stem)  # sdft500_bestofn -> sdft_bestofn
     return (ORDER.index(stem) if stem in ORDER else len(ORDER), name)
 
 
@@ -100,20 +110,31 @@ def mean_curve(points_per_task: list[list[tuple[float, float]]]) -> tuple[list[f
     return xs, ys
 
 
+def task_curves(runs_dir: str, name: str, rows: list[dict]) -> list[list[dict]]:
+    """Every task's best-so-far curve (summary row, result.json or metrics.jsonl)."""
+    curves = [read_best_curve(os.path.join(runs_dir, name, r["task_id"]), r) for r in rows]
+    return [c for c in curves if c]
+
+
+def mean_band(values, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and 95% percentile-bootstrap interval of the mean (vectorised: many points per figure)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, arr.size, size=(n_boot, arr.size))
+    boots = arr[idx].mean(axis=1)
+    return float(arr.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def arm_runs(runs: dict, stem: str) -> list[str]:
+    return [n for n in runs if n.rsplit("_seed", 1)[0] == stem]
+
+
 def plot_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     drawn = False
     for name, rows in runs.items():
-        curves = []
-        for r in rows:
-            d = os.path.join(runs_dir, name, r["task_id"])
-            if os.path.isfile(os.path.join(d, "metrics.jsonl")):
-                curves.append([(m["samples"], max(0.0, m["best_so_far"])) for m in read_jsonl(os.path.join(d, "metrics.jsonl"))])
-            elif os.path.isfile(os.path.join(d, "result.json")):
-                with open(os.path.join(d, "result.json")) as f:
-                    res = json.load(f)
-                if res.get("best_curve"):
-                    curves.append([(c["samples"], c["best_so_far"]) for c in res["best_curve"]])
+        curves = [[(c["samples"], c["best_so_far"]) for c in curve] for curve in task_curves(runs_dir, name, rows)]
         if curves:
             xs, ys = mean_curve(curves)
             ax.plot(xs, ys, marker="o", ms=3, label=name, ls="--" if "bestofn" in name else "-")
@@ -126,6 +147,84 @@ def plot_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     ax.legend(fontsize=7)
     ax.set_title("best-so-far vs samples (TTT solid, best-of-N dashed)", fontsize=10)
     save(fig, fig_dir, "best_so_far")
+    return True
+
+
+def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
+    """Solve rate and mean best reward within N samples, best-of-N vs TTT main, 95% bands over
+    tasks x seeds (best-so-far at N = the last curve point with samples <= N)."""
+    arms = [("best-of-N (samples-matched)", "base_bestofn", "#666666", "--"), ("TTT main", "ttt_main", "#d9822b", "-")]
+    per_arm = {stem: [c for n in arm_runs(runs, stem) for c in task_curves(runs_dir, n, runs[n])] for _, stem, _, _ in arms}
+    if not any(per_arm.values()):
+        return False
+    grid = sorted({int(p["samples"]) for cs in per_arm.values() for c in cs for p in c})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    used = []
+    for label, stem, colour, ls in arms:
+        curves = per_arm[stem]
+        if not curves:
+            continue
+        used += arm_runs(runs, stem)
+        at = [[best_at(c, n) for c in curves] for n in grid]
+        for ax, vals in ((axes[0], [[float(v >= SOLVED) for v in a] for a in at]), (axes[1], at)):
+            bands = [mean_band(v) for v in vals]
+            ax.plot(grid, [b[0] for b in bands], color=colour, ls=ls, marker="o", ms=3,
+                    label=f"{label} ({len(curves)} task-seeds)")
+            ax.fill_between(grid, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
+    for ax, ylabel in ((axes[0], "solve rate within N samples"), (axes[1], "mean best reward within N samples")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("samples per task N")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{ylabel} (95% bootstrap band)", fontsize=10)
+    save(fig, fig_dir, "budget_curves")
+    print(f"  budget_curves from {', '.join(used)}")
+    return True
+
+
+def plot_learning(runs_dir: str, runs: dict, fig_dir: str) -> bool:
+    """Mean sample reward per TTT step averaged over tasks x seeds (and the LoRA update norm when
+    logged), TTT main and the lr 0 control, with 95% bootstrap bands."""
+    arms = [("TTT main", "ttt_main", "#d9822b"), ("TTT lr 0 (no learning)", "ttt_lr0", "#5b8db8")]
+    series = {}
+    for label, stem, colour in arms:
+        by_step = defaultdict(lambda: {"mean_reward": [], "lora_update_norm": []})
+        names = arm_runs(runs, stem)
+        for name in names:
+            for r in runs[name]:
+                path = os.path.join(runs_dir, name, r["task_id"], "metrics.jsonl")
+                if not os.path.isfile(path):
+                    continue
+                for m in read_jsonl(path):
+                    for key in ("mean_reward", "lora_update_norm"):
+                        if isinstance(m.get(key), (int, float)) and isinstance(m.get("step"), (int, float)):
+                            by_step[m["step"]][key].append(m[key])
+        if any(v["mean_reward"] for v in by_step.values()):
+            series[stem] = (label, colour, names, by_step)
+    if not series:
+        return False
+    has_norm = any(v["lora_update_norm"] for _, _, _, by in series.values() for v in by.values())
+    fig, axes = plt.subplots(1, 2 if has_norm else 1, figsize=(12 if has_norm else 6.5, 4.2), squeeze=False)
+    used = []
+    for stem, (label, colour, names, by_step) in series.items():
+        used += names
+        for ax, key in zip(axes[0], ("mean_reward", "lora_update_norm")):
+            steps = [s for s in sorted(by_step) if by_step[s][key]]
+            if not steps:
+                continue
+            bands = [mean_band(by_step[s][key]) for s in steps]
+            ax.plot(steps, [b[0] for b in bands], color=colour, marker="o", ms=3, label=label)
+            ax.fill_between(steps, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
+    titles = {"mean_reward": "mean sample reward per step (95% band over tasks)",
+              "lora_update_norm": "LoRA update norm (95% band over tasks)"}
+    for ax, key in zip(axes[0], ("mean_reward", "lora_update_norm")):
+        ax.set_xlabel("TTT step")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.set_title(titles[key], fontsize=10)
+        ax.legend(fontsize=8)
+    save(fig, fig_dir, "ttt_learning")
+    print(f"  ttt_learning from {', '.join(used)}")
     return True
 
 
@@ -164,22 +263,47 @@ def plot_traces(runs_dir: str, runs: dict, fig_dir: str) -> bool:
 
 
 def plot_retention(runs_dir: str, fig_dir: str) -> bool:
+    """Perplexity change per consolidated model: the filler-only split (the headline, when measured)
+    next to val.bin; a model whose gate rejected every step is labelled as the base model."""
     files = sorted(glob.glob(os.path.join(glob.escape(runs_dir), "retention_ppl*.json")))
-    if not files:
-        return False
-    fig, ax = plt.subplots(figsize=(5, 3.8))
-    names, vals, errs = [], [], [[], []]
+    records = []
     for path in files:
-        with open(path) as f:
-            r = json.load(f)
-        names.append(os.path.basename(path)[len("retention_ppl"):-len(".json")].strip("_") or "sdft")
-        vals.append(r["delta_ppl"])
-        lo, hi = r.get("delta_ppl_ci95", [r["delta_ppl"]] * 2)
-        errs[0].append(r["delta_ppl"] - lo)
-        errs[1].append(hi - r["delta_ppl"])
-    ax.bar(names, vals, yerr=errs, capsize=4, color="#5b8db8")
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(r, dict) or not isinstance(r.get("delta_ppl"), (int, float)):
+            continue
+        name = os.path.basename(path)[len("retention_ppl"):-len(".json")].strip("_") or "sdft"
+        promo = retention_promotion(r) or {}
+        if promo.get("all_rejected"):
+            name += "\n(all steps rejected:\nbase model)"
+        elif "promoted_step" in promo:
+            name += f"\n(step {promo['promoted_step']})"
+        records.append((name, r))
+    if not records:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    splits = [("filler", "filler-only held-out (headline)", "#2e7d32"), ("val", "val.bin", "#5b8db8")]
+    width = 0.38
+    for j, (split, label, colour) in enumerate(splits):
+        xs, vals, errs = [], [], [[], []]
+        for i, (_, r) in enumerate(records):
+            rec = r.get("filler") if split == "filler" else r
+            if not isinstance(rec, dict) or not isinstance(rec.get("delta_ppl"), (int, float)):
+                continue
+            lo, hi = rec.get("delta_ppl_ci95") or [rec["delta_ppl"]] * 2
+            xs.append(i + (j - 0.5) * width)
+            vals.append(rec["delta_ppl"])
+            errs[0].append(rec["delta_ppl"] - lo)
+            errs[1].append(hi - rec["delta_ppl"])
+        if xs:
+            ax.bar(xs, vals, width, yerr=errs, capsize=4, color=colour, label=label)
+    ax.set_xticks(range(len(records)), [n for n, _ in records], fontsize=8)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_ylabel("validation perplexity change")
+    ax.set_ylabel("perplexity change (updated - base)")
+    ax.legend(fontsize=7)
     ax.set_title("retention after consolidation (95% CI)", fontsize=10)
     save(fig, fig_dir, "retention")
     return True
@@ -199,10 +323,15 @@ def main() -> int:
     if missing:
         print(f"note: no finished runs for {', '.join(missing)} under {args.runs_dir}; skipped")
     if runs:
+        print(f"held-out runs: {', '.join(runs)}")
         plot_overview(runs, args.fig_dir)
         plot_families(runs, args.fig_dir)
         if not plot_curves(args.runs_dir, runs, args.fig_dir):
             print("note: no per-step curves found; best_so_far figure skipped")
+        if not plot_budget_curves(args.runs_dir, runs, args.fig_dir):
+            print("note: no best-of-N / TTT main curves found; budget_curves figure skipped")
+        if not plot_learning(args.runs_dir, runs, args.fig_dir):
+            print("note: no TTT main metrics with mean_reward found; ttt_learning figure skipped")
         if not plot_traces(args.runs_dir, runs, args.fig_dir):
             print("note: no TTT metrics found; beta/KL figure skipped")
     else:

@@ -20,7 +20,8 @@ def write_run(root, name, ttt):
             with open(d / tid / "metrics.jsonl", "w") as f:
                 for s in (1, 2):
                     f.write(json.dumps({"step": s, "samples": 4 * s, "best_so_far": 0.1 * s * i, "beta": 2.0 + s,
-                                        "kl_to_base": 0.01 * s}) + "\n")
+                                        "kl_to_base": 0.01 * s, "mean_reward": 0.05 * s * i,
+                                        "lora_update_norm": 0.1 * s}) + "\n")
         else:
             json.dump({"best_curve": [{"samples": 4, "best_so_far": 0.1}, {"samples": 8, "best_so_far": 0.2}]},
                       open(d / tid / "result.json", "w"))
@@ -31,12 +32,20 @@ def test_plots(tmp_path):
     runs = tmp_path / "suite"
     write_run(runs, "base_bestofn_seed0", ttt=False)
     write_run(runs, "ttt_main_seed0", ttt=True)
+    write_run(runs, "ttt_lr0_seed0", ttt=True)
+    write_run(runs, "ttt_train_seed0", ttt=True)  # the train split: never in a held-out figure
     json.dump({"delta_ppl": 0.4, "delta_ppl_ci95": [0.1, 0.7]}, open(runs / "retention_ppl_sdft.json", "w"))
+    json.dump({"delta_ppl": 0.4, "delta_ppl_ci95": [0.1, 0.7], "headline": "filler",
+               "filler": {"delta_ppl": 0.1, "delta_ppl_ci95": [0.0, 0.2]},
+               "promotion": {"promoted_step": 0, "all_rejected": True}}, open(runs / "retention_ppl_sft.json", "w"))
     figs = tmp_path / "figs"
     out = run_script("paper/plot_results.py", "--runs_dir", str(runs), "--fig_dir", str(figs)).stdout
     assert "ttt_reuse0" in out and "skipped" in out
-    for name in ("solve_rate", "per_family", "best_so_far", "beta_kl", "retention"):
+    for name in ("solve_rate", "per_family", "best_so_far", "budget_curves", "ttt_learning", "beta_kl", "retention"):
         assert (figs / f"{name}.png").stat().st_size > 1000 and (figs / f"{name}.pdf").exists()
+    assert "budget_curves from base_bestofn_seed0, ttt_main_seed0" in out
+    assert "ttt_learning from ttt_main_seed0, ttt_lr0_seed0" in out
+    assert "held-out runs: base_bestofn_seed0, ttt_main_seed0, ttt_lr0_seed0" in out and "ttt_train" not in out
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "skipped" in run_script("paper/plot_results.py", "--runs_dir", str(empty), "--fig_dir", str(figs)).stdout

@@ -12,3 +12,56 @@ def test_paired_bootstrap():
     assert r["mean_diff"] == pytest.approx(0.1) and r["ci95"][0] == pytest.approx(0.1) and r["p_two_sided"] == 0.0
     with pytest.raises(ValueError):
         paired_bootstrap([1.0], [])
+
+
+def test_budget_points():
+    from discover_distill.stats import budget_points
+
+    grid = range(32, 961, 32)
+    assert budget_points(960, grid) == [32, 128, 512, 960]          # the runbook budget: the anchors as they are
+    # budget 192: 6.4, 25.6, 102.4, 192 -> nearest on the 32-grid, duplicates dropped
+    assert budget_points(192, range(32, 193, 32)) == [32, 96, 192]
+    assert budget_points(192) == [6, 26, 102, 192]                   # no grid: rounded
+    assert budget_points(64, [16, 48]) == [16, 48]                   # ties go to the smaller count
+    with pytest.raises(ValueError):
+        budget_points(0)
+
+
+def test_best_at():
+    from discover_distill.stats import best_at
+
+    curve = [{"samples": 64, "best_so_far": 0.5}, {"samples": 32, "best_so_far": 0.2},
+             {"samples": 96, "best_so_far": 0.9}]
+    assert best_at(curve, 31) == 0.0                  # nothing sampled yet
+    assert best_at(curve, 32) == 0.2 and best_at(curve, 63) == 0.2
+    assert best_at(curve, 64) == 0.5 and best_at(curve, 1000) == 0.9
+    assert best_at([{"samples": 8, "best_so_far": -1.0}], 8) == 0.0
+    assert best_at([], 5) == 0.0
+
+
+def test_read_best_curve(tmp_path):
+    import json
+
+    from discover_distill.stats import read_best_curve
+
+    row_curve = [{"samples": 2, "best_so_far": 0.3}, {"samples": 1, "best_so_far": 0.1}]
+    assert read_best_curve(str(tmp_path), {"best_curve": row_curve}) == [
+        {"samples": 1.0, "best_so_far": 0.1}, {"samples": 2.0, "best_so_far": 0.3}]
+    assert read_best_curve(str(tmp_path), {}) is None
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "samples": 4, "best_so_far": -1.0}) + "\nbad\n"
+                                            + json.dumps({"step": 2, "samples": 8, "best_so_far": 0.7}) + "\n")
+    assert read_best_curve(str(tmp_path)) == [{"samples": 4.0, "best_so_far": 0.0}, {"samples": 8.0, "best_so_far": 0.7}]
+    (tmp_path / "result.json").write_text(json.dumps({"best_curve": [{"samples": 5, "best_so_far": 0.4}]}))
+    assert read_best_curve(str(tmp_path)) == [{"samples": 5.0, "best_so_far": 0.4}]  # result.json before metrics
+
+
+def test_promotion_of():
+    from discover_distill.stats import promotion_of, retention_promotion
+
+    assert promotion_of(None) is None and promotion_of({"gate": []}) is None
+    assert promotion_of({"promoted_step": 20, "all_rejected": False}) == {"promoted_step": 20, "all_rejected": False}
+    old = {"promoted_step": 0, "gate": [{"step": 0, "passed": True}, {"step": 10, "passed": False}]}
+    assert promotion_of(old) == {"promoted_step": 0, "all_rejected": True}   # older report: inferred
+    assert promotion_of({"promoted_step": 0, "gate": [{"step": 0}]})["all_rejected"] is False
+    assert retention_promotion({"promotion": {"promoted_step": 5, "all_rejected": False}})["promoted_step"] == 5
+    assert retention_promotion({"promotion": None, "args": {"updated_ckpt": "/nonexistent/x.pt"}}) is None
