@@ -96,6 +96,12 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     steps.append(Step("C", "tasks", [py, "paper/scripts/gen_discovery_tasks.py", "--seed", str(t["seed"]),
                                      "--out_train", tasks["train"], "--out_heldout", tasks["heldout"], *t["extra"]],
                       done=exists(tasks["train"], tasks["heldout"])))
+    audit = f"{D}/discovery/audit.json"  # random-search baselines, answer lengths, split and corpus checks
+    steps.append(Step("C", "audit_tasks", [py, "paper/scripts/audit_tasks.py", "--tasks", tasks["heldout"], tasks["train"],
+                                           "--tokenizer", tok_model, "--corpus", raw["train"], "--max_new_tokens",
+                                           str(suite["max_new_tokens"]), "--json_out", audit,
+                                           *profile.get("audit", {}).get("extra", [])],
+                      done=exists(audit)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
 
     def suite_step(phase, name, task_file, ids, ckpt_path, seed, mode, extra):
