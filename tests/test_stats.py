@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from discover_distill.stats import paired_bootstrap
@@ -65,3 +67,12 @@ def test_promotion_of():
     assert promotion_of({"promoted_step": 0, "gate": [{"step": 0}]})["all_rejected"] is False
     assert retention_promotion({"promotion": {"promoted_step": 5, "all_rejected": False}})["promoted_step"] == 5
     assert retention_promotion({"promotion": None, "args": {"updated_ckpt": "/nonexistent/x.pt"}}) is None
+
+
+def test_tasks_needed_matches_the_normal_approximation():
+    from discover_distill.stats import paired_bootstrap, tasks_needed
+    # p_disc = 0.15, d = 0.05: sd = sqrt(0.15 - 0.0025) = 0.38406 -> (2.80159 * 0.38406 / 0.05)^2 = 463.07 -> 464
+    assert tasks_needed(math.sqrt(0.15 - 0.05 ** 2), 0.05) == 464
+    r = paired_bootstrap([0, 0, 1, 1], [1, 0, 1, 0])
+    assert r["discordant"] == 0.5 and abs(r["sd_diff"] - math.sqrt(2 / 3)) < 1e-12
+    assert tasks_needed(float("nan"), 0.05) is None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 
@@ -19,7 +20,19 @@ def paired_bootstrap(a: list[float], b: list[float], n_boot: int = 4000, seed: i
     lo, hi = boots[int(0.025 * (n_boot - 1))], boots[int(0.975 * (n_boot - 1)) + 1]
     below = sum(x <= 0 for x in boots) / n_boot
     above = sum(x >= 0 for x in boots) / n_boot
-    return {"n": n, "mean_diff": mean, "ci95": [lo, hi], "p_two_sided": min(1.0, 2 * min(below, above))}
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1)) if n > 1 else float("nan")
+    return {"n": n, "mean_diff": mean, "ci95": [lo, hi], "p_two_sided": min(1.0, 2 * min(below, above)),
+            "sd_diff": sd, "discordant": sum(x != 0 for x in d) / n}
+
+
+def tasks_needed(sd_diff: float, effect: float, z_alpha: float = 1.959964, z_power: float = 0.841621) -> int | None:
+    """Tasks for a paired comparison whose per-task difference has s.d. `sd_diff` to exclude 0 from
+    a two-sided 95% interval with 80% power when the true mean difference is `effect`:
+    n = ((z_alpha + z_power) sd / effect)^2. For a solved/unsolved difference sd^2 = p_disc - d^2,
+    p_disc the share of tasks on which exactly one arm succeeds."""
+    if not (sd_diff == sd_diff) or effect <= 0:  # NaN: too few tasks to estimate
+        return None
+    return max(1, math.ceil(((z_alpha + z_power) * sd_diff / effect) ** 2))
 
 
 # --- budget curves (DESIGN §7: "budget curves, not one point") --------------------------------

@@ -32,9 +32,11 @@ from collections import defaultdict
 from discover_distill.cli import UserError, run
 from discover_distill.evaluate import bootstrap_ci
 from discover_distill.fileio import atomic_write_text
-from discover_distill.stats import (BUDGET_ANCHORS, BUDGET_REFERENCE, best_at, budget_points, paired_bootstrap, promotion_of, read_best_curve,
-                                    read_sdft_report, retention_promotion)
+from discover_distill.stats import (BUDGET_ANCHORS, BUDGET_REFERENCE, best_at, budget_points, paired_bootstrap,
+                                    promotion_of, read_best_curve, read_sdft_report, retention_promotion, tasks_needed)
 from discover_distill.tasks.base import SOLVED
+
+POWER_EFFECT = 0.05  # the difference (solve rate, mean best reward) the held-out set is sized to detect
 
 GUARDRAILS = [
     "No claim of state of the art on real-world external benchmarks: every number is on this synthetic, verifiable suite.",
@@ -658,6 +660,17 @@ def main() -> int:
            "|---|---|---|---|---|"]
     md += ["", "## Paired comparisons (same tasks, same seed; treatment minus baseline, full budget)", ""] + hdr
     md += [paired_md(*v) for (sec, _), v in results.items() if sec == "main"]
+    md += ["", "### Power (from this run's paired differences)", "",
+           "Per-task s.d. of the paired difference and the share of discordant tasks (exactly one arm solved), and "
+           f"the held-out tasks a paired comparison needs to exclude 0 with 80% power at a true difference of "
+           f"{POWER_EFFECT} (`stats.tasks_needed`).", "",
+           "| comparison | tasks | discordant (solve) | s.d. delta solve | tasks needed (solve) | s.d. delta best reward "
+           "| tasks needed (best reward) |", "|---|---|---|---|---|---|---|"]
+    for (sec, _), (label, base, treat, r) in results.items():
+        if sec == "main":
+            md.append(f"| {label} | {r['s']['n']} | {fnum(r['s']['discordant'])} | {fnum(r['s']['sd_diff'])} | "
+                      f"{tasks_needed(r['s']['sd_diff'], POWER_EFFECT) or 'n/a'} | {fnum(r['b']['sd_diff'])} | "
+                      f"{tasks_needed(r['b']['sd_diff'], POWER_EFFECT) or 'n/a'} |")
     md += ["", "## Controls", "", "### Learning and compute (TTT main minus control)", ""] + hdr
     md += [paired_md(*v) for (sec, _), v in results.items() if sec == "controls"]
     md += ["", "### Ablations (ablation minus TTT main)", ""] + hdr
