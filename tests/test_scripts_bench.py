@@ -1,6 +1,11 @@
 """scripts/bench_pretrain.py runs end to end against a stand-in for the nanoGPT checkout (the real
-one is fetched by hand and never needed by the tests) and reports its ratios consistently."""
+one is fetched by hand and never needed by the tests) and reports its ratios consistently; so does
+scripts/bench_sampling.py, against a stand-in for transformers' GPT-2 (the optional `.[bench]` extra)."""
+import importlib.util
 import json
+import os
+
+import pytest
 
 from conftest import TINY_MODEL, run_script
 
@@ -63,3 +68,64 @@ def test_bench_pretrain_without_the_peer_says_how_to_get_it(tmp_path):
                       check=False)
     assert proc.returncode == 2 and "git clone https://github.com/karpathy/nanoGPT" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# The interface bench_sampling.py uses from transformers (the optional `.[bench]` extra):
+# GPT2Config(**sizes), GPT2LMHeadModel(config).to().eval(), .generate(ids, attention_mask=, do_sample=,
+# max_new_tokens=, min_new_tokens=, num_return_sequences=, pad_token_id=) -> [rows, prompt + new] ids.
+STAND_IN_TRANSFORMERS = '''
+import torch
+import torch.nn as nn
+
+
+class GPT2Config:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class GPT2LMHeadModel(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.emb = nn.Embedding(config.vocab_size, config.n_embd)
+
+    def generate(self, input_ids, attention_mask, do_sample, max_new_tokens, min_new_tokens, num_return_sequences,
+                 pad_token_id):
+        ids = input_ids.repeat_interleave(num_return_sequences, dim=0)
+        for _ in range(max_new_tokens):
+            logits = self.emb(ids[:, -1]) @ self.emb.weight.t()
+            ids = torch.cat([ids, torch.multinomial(logits.float().softmax(-1), 1)], dim=1)
+        return ids
+'''
+
+
+def bench_sampling(tmp_path, env=None):
+    out = tmp_path / "bench_sampling.json"
+    proc = run_script("scripts/bench_sampling.py", "--model", TINY_MODEL, "--tasks", "2", "--rollouts", "2",
+                      "--prompt_len", "6", "--max_new_tokens", "4", "--lora_rank", "2", "--repeats", "1",
+                      "--device", "cpu", "--out", str(out), env=env)
+    return proc, json.loads(out.read_text())
+
+
+def test_bench_sampling_reports_engine_ratios_measured_in_one_run(tmp_path):
+    peer = tmp_path / "peer"
+    (peer / "transformers").mkdir(parents=True)
+    (peer / "transformers" / "__init__.py").write_text(STAND_IN_TRANSFORMERS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(peer), os.environ.get("PYTHONPATH")])))
+    proc, res = bench_sampling(tmp_path, env)
+    for line in ("fast/reference engine throughput ratio", "outputs identical: yes", "batched/naive throughput ratio",
+                 "fast/HF GPT-2 throughput ratio"):
+        assert line in proc.stdout
+    tok_s = {k: v["tokens_per_s"] for k, v in res["samplers"].items()}
+    assert set(tok_s) == {"fast", "reference", "naive", "hf_gpt2"} and res["identical"] is True
+    for ratio, (a, b) in {"fast_vs_reference": ("fast", "reference"), "batched_vs_naive": ("fast", "naive"),
+                          "fast_vs_hf_gpt2": ("fast", "hf_gpt2")}.items():
+        assert abs(res["ratios"][ratio] - tok_s[a] / tok_s[b]) < 1e-9
+
+
+def test_bench_sampling_without_transformers_skips_the_peer(tmp_path):
+    if importlib.util.find_spec("transformers") is not None:
+        pytest.skip("transformers is installed here")
+    proc, res = bench_sampling(tmp_path)
+    assert "HF GPT-2 peer skipped: transformers is not installed" in proc.stdout
+    assert "hf_gpt2" not in res["samplers"] and "fast_vs_hf_gpt2" not in res["ratios"]
