@@ -33,6 +33,26 @@ def test_dry_run_lists_every_phase_in_order(tmp_path):
     assert "ttt_expected_seed0" not in no_expected
 
 
+@pytest.mark.parametrize("name", ["paper", "mini"])
+def test_profiles_run_every_control_on_every_seed(name):
+    """DESIGN §7: ttt_lr0, base_bestofn_flops and the SFT arm (D-E) are paired with the main comparison."""
+    out = run_script("paper/scripts/run_phase.py", "--profile", name, "--dry_run", "--include-expected-ablation").stdout
+    steps = {l.split(":")[0].split()[-1] for l in out.splitlines() if l.startswith("[") and ":" in l}
+    steps |= {l.split()[2] for l in out.splitlines() if l.startswith("[") and " skip " in l}
+    seeds = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))["seeds"]
+    sdft_steps = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))["sdft"]["steps"]
+    assert seeds == [0, 1]
+    for s in seeds:
+        for run in ("base_bestofn", "ttt_main", "ttt_lr0", "base_bestofn_flops", f"sdft{sdft_steps}_bestofn",
+                    f"sft{sdft_steps}_bestofn"):
+            assert f"{run}_seed{s}" in steps, (run, s)
+    for step in ("audit_tasks", "pack_val_filler", "sdft_train", "sft_train", "retention_sdft", "retention_sft",
+                 "ttt_reuse0_seed0", "ttt_adapt0_seed0", "ttt_kl0_seed0", "ttt_expected_seed0", "ttt_train_seed0"):
+        assert step in steps, step
+    if name == "paper":
+        assert "--lr 0" in out and "--budget_match flops" in out and "--require_paper_mix" in out
+
+
 def test_failure_names_command_and_log_then_skips_completed_work(tmp_path):
     prof = profile(tmp_path, str(tmp_path / "missing_model.json"))
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B",
@@ -43,7 +63,7 @@ def test_failure_names_command_and_log_then_skips_completed_work(tmp_path):
     assert "--model" in (tmp_path / "runs" / "logs" / "pretrain.log").read_text()
     again = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B",
                        "--dry_run").stdout
-    assert again.count("skip") == 4 and "[B] pretrain:" in again
+    assert again.count("skip") == 5 and "[B] pretrain:" in again  # corpus, tokenizer, 3 bins
     bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "D", "--to-phase", "B",
                      check=False)
     assert bad.returncode == 2 and "comes after" in bad.stderr
@@ -70,5 +90,5 @@ def test_ctrl_c_pauses_the_running_step_and_rerun_resumes(tmp_path):
     assert p.returncode == 75, out[-2000:]
     assert "paused in pretrain" in out and "resume with:" in out
     again = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B").stdout
-    assert again.count("skip") == 4 and "--resume auto" in again and "resuming from" in again
+    assert again.count("skip") == 5 and "--resume auto" in again and "resuming from" in again
     assert "step 60/60" in again
