@@ -10,7 +10,6 @@ tasks share its batch or shard.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import time
@@ -25,9 +24,11 @@ from .cli import UserError
 from .lora import LoRAConfig, lora_disabled, lora_parameters, reset_adapter, save_lora
 from .objectives import policy_gradient_loss
 from .sampling import generate
-from .tasks import FAMILIES, SOLVED, TASK_ID_RE, TASK_KEYS, reward_for_task
+from .tasks import SOLVED, load_tasks, reward_for_task
 from .ttt import (base_params, clip_per_adapter, completion_logprobs, group_advantages, lora_update_norms, sampling_flops,
                   token_advantages, training_flops)
+
+__all__ = ["DiscoveryConfig", "load_tasks", "run_bestofn", "run_ttt", "task_dir"]  # load_tasks lives in tasks/
 
 
 TOP_SOLUTIONS = 8  # distinct best answers kept per task (the SDFT data builder draws from them)
@@ -57,36 +58,6 @@ class DiscoveryConfig:
 
 
 # --- task files ------------------------------------------------------------------------------
-
-def load_tasks(path: str) -> list[dict]:
-    """Validated task lines; any bad line stops with one error naming file:line."""
-    if not os.path.isfile(path):
-        raise UserError(f"--tasks: file not found: {path}")
-    tasks, seen = [], set()
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                task = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(task, dict) or set(TASK_KEYS) - set(task):
-                raise UserError(f"{where}: a task needs the keys {', '.join(TASK_KEYS)}")
-            tid = task["task_id"]
-            if not isinstance(tid, str) or not TASK_ID_RE.match(tid) or tid in (".", ".."):
-                raise UserError(f"{where}: unsafe task_id {tid!r} (allowed: letters, digits, . _ -, at most 128)")
-            if task["family"] not in FAMILIES:
-                raise UserError(f"{where}: unknown family {task['family']!r}")
-            if tid in seen:
-                raise UserError(f"{where}: duplicate task_id {tid}")
-            seen.add(tid)
-            tasks.append(task)
-    if not tasks:
-        raise UserError(f"--tasks: {path} contains no tasks")
-    return tasks
-
 
 def task_dir(out_root: str, task_id: str) -> str:
     """The task's directory, guaranteed inside out_root."""

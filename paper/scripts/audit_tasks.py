@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import random
 import sys
@@ -34,7 +33,7 @@ from collections import defaultdict
 from discover_distill import prompts
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.fileio import atomic_write_json
-from discover_distill.tasks import FAMILIES, SOLVED, TASK_KEYS, split_of
+from discover_distill.tasks import FAMILIES, SOLVED, load_tasks, split_of
 
 PAPER_MAX_SOLVED, PAPER_MAX_MEAN_BEST, PAPER_MAX_CELL = 0.10, 0.75, 0.30
 
@@ -55,25 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load(paths: list[str]) -> list[dict]:
-    tasks = []
-    for path in paths:
-        require_file(path, "--tasks")
-        with open(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    task = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                if not isinstance(task, dict) or set(TASK_KEYS) - set(task):
-                    raise UserError(f"{path}:{lineno}: a task needs the keys {', '.join(TASK_KEYS)}")
-                if task["family"] not in FAMILIES:
-                    raise UserError(f"{path}:{lineno}: unknown family {task['family']!r}")
-                tasks.append(task)
-    if not tasks:
-        raise UserError("--tasks: no tasks in " + ", ".join(paths))
-    return tasks
+    """Every task of every file, each file checked line by line as the suite checks it."""
+    return [t for path in paths for t in load_tasks(path)]
 
 
 @functools.lru_cache(maxsize=None)

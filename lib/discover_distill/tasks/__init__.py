@@ -1,5 +1,5 @@
 """Verifiable task families behind one registry, with a train / held-out split of every
-family's instance space.
+family's instance space, and the reader of task files (`load_tasks`).
 
 All six are optimisation problems with an exactly computed optimum and a graded reward (quality
 relative to the optimum, 1.0 only at it): search keeps paying, as in TTT-Discover. The retired
@@ -12,8 +12,12 @@ equivalent one) can ever be drawn for the corpus or the train split, whatever th
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import re
+
+from ..cli import UserError
 
 from .assign import Assign
 from .base import SOLVED, TaskFamily
@@ -30,7 +34,7 @@ HELDOUT_PERCENT = 20
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 TASK_KEYS = ("task_id", "family", "split", "prompt", "spec", "difficulty")
 
-__all__ = ["FAMILIES", "SOLVED", "SPLITS", "TASK_ID_RE", "TASK_KEYS", "TaskFamily", "get_family", "instance_hash",
+__all__ = ["FAMILIES", "load_tasks", "SOLVED", "SPLITS", "TASK_ID_RE", "TASK_KEYS", "TaskFamily", "get_family", "instance_hash",
            "make_task", "reward_for_task", "sample_instance", "split_of"]
 
 
@@ -78,3 +82,33 @@ def reward_for_task(task: dict, completion: str) -> float:
         return get_family(task["family"]).reward(task["spec"], completion)
     except Exception:
         return 0.0
+
+
+def load_tasks(path: str) -> list[dict]:
+    """Validated task lines; any bad line stops with one error naming file:line."""
+    if not os.path.isfile(path):
+        raise UserError(f"--tasks: file not found: {path}")
+    tasks, seen = [], set()
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                task = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: not valid JSON ({e.msg})") from None
+            if not isinstance(task, dict) or set(TASK_KEYS) - set(task):
+                raise UserError(f"{where}: a task needs the keys {', '.join(TASK_KEYS)}")
+            tid = task["task_id"]
+            if not isinstance(tid, str) or not TASK_ID_RE.match(tid) or tid in (".", ".."):
+                raise UserError(f"{where}: unsafe task_id {tid!r} (allowed: letters, digits, . _ -, at most 128)")
+            if task["family"] not in FAMILIES:
+                raise UserError(f"{where}: unknown family {task['family']!r}")
+            if tid in seen:
+                raise UserError(f"{where}: duplicate task_id {tid}")
+            seen.add(tid)
+            tasks.append(task)
+    if not tasks:
+        raise UserError(f"--tasks: {path} contains no tasks")
+    return tasks
