@@ -76,7 +76,9 @@ def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]],
         logits = torch.cat([logits, comp_logits], dim=1)
     if vocab_limit is not None:
         logits = logits[..., :vocab_limit]
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(2, comp[..., None]).squeeze(-1)
+    # the chosen token's logit minus the log-sum-exp: no [N, Tc, V] log-softmax is materialised
+    chosen = logits.gather(2, comp[..., None]).squeeze(-1).float()
+    logp = chosen - torch.logsumexp(logits.float(), dim=-1)
     return logp * mask, mask
 
 
