@@ -14,7 +14,7 @@ PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
 MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke mini paper ablations status bench clean venv
+.PHONY: test smoke mini gpu-check paper ablations status bench clean venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -35,6 +35,11 @@ smoke: $(STAMP)
 mini: $(STAMP)
 	$(PY) paper/scripts/run_phase.py --profile mini --from-phase A --to-phase F --include-expected-ablation
 	$(PY) paper/scripts/artifact_tracker.py --root $(MINI_ROOT)/runs
+
+# The paper's experiment at 120M scale in one short command on one H100/H200 (configs/profiles/gpu_check.json);
+# report (<= 8 files) in $(OUT) or runs/gpu_check/report. Runs from lib/ without installing: a bare GPU machine works.
+gpu-check:
+	bash scripts/gpu_check.sh $(OUT)
 
 # The runbook at full scale (GPU): make paper [PROFILE=paper]
 paper: $(STAMP)

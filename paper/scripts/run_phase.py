@@ -121,15 +121,18 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
         steps.append(suite_step("C", f"ttt_main_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt", main_flags))
     # Controls (DESIGN §7), paired with the main comparison on every seed: TTT without learning
     # (reuse prompts and sampling only) isolates learning; best-of-N charged TTT's training FLOPs.
+    controls = profile.get("controls", ["ttt_lr0", "base_bestofn_flops"])
     for seed in seeds:
-        steps.append(suite_step("C", f"ttt_lr0_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt",
-                                main_flags + ["--lr", "0"]))
-        steps.append(suite_step("C", f"base_bestofn_flops_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed,
-                                "bestofn", ["--budget_match", "flops"]))
+        if "ttt_lr0" in controls:
+            steps.append(suite_step("C", f"ttt_lr0_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt",
+                                    main_flags + ["--lr", "0"]))
+        if "base_bestofn_flops" in controls:
+            steps.append(suite_step("C", f"base_bestofn_flops_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed,
+                                    "bestofn", ["--budget_match", "flops"]))
     ablations = [("ttt_reuse0_seed0", ["--reuse", "0", "--adaptive_beta", "1", "--kl_lambda", "0.1"]),
                  ("ttt_adapt0_seed0", ["--reuse", "1", "--adaptive_beta", "0", "--kl_lambda", "0.1"]),
                  ("ttt_kl0_seed0", ["--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.0"])]
-    if 0 not in seeds:  # the runbook's ablations are single-seed (seed 0) runs
+    if 0 not in seeds or not profile.get("ablations", True):  # the runbook's ablations are seed-0 runs
         ablations = []
     elif expected:
         ablations.append(("ttt_expected_seed0", ["--objective", "expected", "--reuse", "1", "--adaptive_beta", "1",
