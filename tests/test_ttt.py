@@ -234,3 +234,30 @@ def test_ttt_raises_the_mean_sample_reward_on_a_dense_task(tiny, tmp_path, monke
     first, last = sum(learned[:3]) / 3, sum(learned[-3:]) / 3
     assert last > first + 0.1, learned
     assert sum(frozen[-3:]) / 3 < first + 0.05, frozen
+
+
+def test_group_advantages_at_once_equal_the_per_group_functions():
+    """The padded, all-groups-at-once computation equals entropic/expected advantages and
+    adaptive_beta group by group, for groups of unequal size whose rows are interleaved."""
+    from discover_distill.objectives import adaptive_beta, entropic_advantages, expected_advantages
+    gen = torch.Generator().manual_seed(0)
+    sizes, scales = [5, 3, 8, 2, 4], [1e-3, 1.0, 1e4, 1.0, 1e9]
+    group = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes)])
+    group = group[torch.randperm(group.numel(), generator=gen)]
+    rewards = torch.rand(group.numel(), generator=gen, dtype=torch.float64)
+    rewards *= torch.tensor(scales, dtype=torch.float64)[group]
+    rewards[group == 3] = 0.5                      # a constant group
+    for objective, adaptive in (("entropic", True), ("entropic", False), ("expected", True)):
+        adv, signal, betas = group_advantages(rewards, group, len(sizes), objective, adaptive, 2.0)
+        for g in range(len(sizes)):
+            rows = (group == g).nonzero().flatten()
+            if g == 3:
+                assert not signal[rows].any() and adv[rows].abs().max() == 0 and betas[g] is None
+                continue
+            if objective == "expected":
+                want = expected_advantages(rewards[rows])
+            else:
+                b = adaptive_beta(rewards[rows]) if adaptive else 2.0
+                assert betas[g] == pytest.approx(b, rel=1e-8)
+                want = entropic_advantages(rewards[rows], b)
+            assert torch.allclose(adv[rows], want, rtol=1e-6, atol=1e-9), (objective, g)

@@ -73,6 +73,60 @@ def adaptive_beta(rewards: torch.Tensor, target_kl: float = LN2, tol: float = 1e
     return 0.5 * (lo + hi)
 
 
+# --- every group at once (one TTT step's groups, padded to the largest) ------------------------
+
+def _kl_to_uniform_rows(r: torch.Tensor, valid: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Per row g: KL(softmax(beta_g r_g) || uniform) over the row's valid entries."""
+    logq = torch.log_softmax((beta[:, None] * r).masked_fill(~valid, float("-inf")), dim=1)
+    return torch.log(valid.sum(1).to(r.dtype)) + (logq.exp() * logq.masked_fill(~valid, 0.0)).sum(1)
+
+
+def adaptive_betas(rewards: torch.Tensor, valid: torch.Tensor, target_kl: float = LN2, tol: float = 1e-9,
+                   cap: float = BETA_CAP) -> torch.Tensor:
+    """adaptive_beta for every row of a padded [G, n] reward matrix at once (valid marks real
+    entries): the same bracketing and relative-tolerance bisection, as tensor operations with a
+    per-row mask of rows still moving, so a step's groups cost one loop, not one loop each."""
+    r = rewards.double()
+    G = r.shape[0]
+    lo, hi = torch.full((G,), 0.5, dtype=r.dtype), torch.ones(G, dtype=r.dtype)
+    spread = r.masked_fill(~valid, float("-inf")).amax(1) - r.masked_fill(~valid, float("inf")).amin(1)
+    live = (valid.sum(1) >= 2) & (spread > 0)
+    kl = lambda b: _kl_to_uniform_rows(r, valid, b)  # noqa: E731
+    reach = kl(hi) >= target_kl
+    for _ in range(1100):  # halve while the target is still reached (spreads far above 1); 2^-1100 < any beta
+        m = live & reach & (kl(lo) >= target_kl)
+        if not bool(m.any()):
+            break
+        lo, hi = torch.where(m, lo / 2, lo), torch.where(m, lo, hi)
+    capped = torch.zeros(G, dtype=torch.bool)
+    for _ in range(64):  # double until the target is reached, at most `cap`
+        m = live & ~reach & ~capped & (kl(hi) < target_kl)
+        if not bool(m.any()):
+            break
+        capped |= m & (hi >= cap)
+        m &= ~capped
+        lo, hi = torch.where(m, hi, lo), torch.where(m, (hi * 2).clamp(max=cap), hi)
+    for _ in range(200):
+        active = live & ~capped & (hi - lo > tol * hi)
+        if not bool(active.any()):
+            break
+        mid = 0.5 * (lo + hi)
+        below = kl(mid) < target_kl
+        lo, hi = torch.where(active & below, mid, lo), torch.where(active & ~below, mid, hi)
+    return torch.where(live & ~capped, 0.5 * (lo + hi), torch.full_like(lo, cap))
+
+
+def entropic_advantages_rows(rewards: torch.Tensor, valid: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """entropic_advantages for every row of a padded [G, n] reward matrix (0 at padding)."""
+    r = rewards.double()
+    rmax = r.masked_fill(~valid, float("-inf")).amax(1, keepdim=True)
+    e = torch.exp(beta[:, None].double() * (r - rmax)).masked_fill(~valid, 0.0)
+    n = valid.sum(1, keepdim=True).to(r.dtype)
+    z_loo = (e.sum(1, keepdim=True) - e) / (n - 1).clamp_min(1.0)
+    adv = (e / z_loo.clamp_min(1e-300) - 1.0).clamp_max(ADVANTAGE_CAP)
+    return adv.masked_fill(~valid | (n < 2), 0.0)
+
+
 def kl_shaped_advantages(seq_adv: torch.Tensor, logp_policy: torch.Tensor, logp_base: torch.Tensor,
                          mask: torch.Tensor, kl_lambda: float) -> torch.Tensor:
     """Per-token advantages A_t = A_n + lambda (mean(d) - d_t), d_t = logp_policy - logp_base.

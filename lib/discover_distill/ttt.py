@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from .lora import adapters_for_rows, lora_modules
-from .objectives import adaptive_beta, entropic_advantages, expected_advantages
+from .objectives import adaptive_betas, entropic_advantages_rows
 from .sampling import left_pad
 from .training import autocast
 
@@ -90,22 +90,31 @@ def group_advantages(rewards: torch.Tensor, group_of_row: torch.Tensor, n_groups
 
     A group whose rewards are all equal carries no signal (DESIGN §4): its advantages are 0, its
     rows are marked signal=False (no policy loss, left out of the KL mean) and its beta is None.
+    All groups are computed at once on a padded [groups, largest group] matrix.
     """
-    adv = torch.zeros_like(rewards, dtype=torch.float64)
-    signal = torch.zeros(rewards.shape[0], dtype=torch.bool)
-    betas: list[float | None] = [None] * n_groups
-    for g in range(n_groups):
-        rows = (group_of_row == g).nonzero().flatten()
-        rg = rewards[rows].double()
-        if rows.numel() < 2 or float(rg.max() - rg.min()) == 0.0:
-            continue
-        signal[rows] = True
-        if objective == "expected":
-            adv[rows] = expected_advantages(rg)
-        else:
-            betas[g] = adaptive_beta(rg) if adaptive else beta
-            adv[rows] = entropic_advantages(rg, betas[g])
-    return adv, signal, betas
+    r = rewards.double()
+    g = group_of_row.long()
+    order = torch.argsort(g, stable=True)             # rows grouped, in their original order within a group
+    counts = torch.bincount(g, minlength=n_groups)
+    slot = torch.empty_like(g)                        # each row's position within its group
+    slot[order] = torch.arange(g.numel()) - (counts.cumsum(0) - counts)[g[order]]
+    width = int(slot.max()) + 1 if g.numel() else 1
+    R = torch.zeros(n_groups, width, dtype=torch.float64)
+    valid = torch.zeros(n_groups, width, dtype=torch.bool)
+    R[g, slot], valid[g, slot] = r, True
+    spread = R.masked_fill(~valid, float("-inf")).amax(1) - R.masked_fill(~valid, float("inf")).amin(1)
+    live = (valid.sum(1) >= 2) & (spread > 0)
+    if objective == "expected":
+        mean = (R * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp_min(1)
+        A = (R - mean) * valid
+        betas_t = None
+    else:
+        betas_t = adaptive_betas(R, valid) if adaptive else torch.full((n_groups,), float(beta), dtype=torch.float64)
+        A = entropic_advantages_rows(R, valid, betas_t)
+    A = A * live[:, None]
+    betas = [float(b) if betas_t is not None and bool(l) else None
+             for b, l in zip(betas_t if betas_t is not None else [0.0] * n_groups, live.tolist())]
+    return A[g, slot], live[g], betas
 
 
 def token_advantages(seq_adv: torch.Tensor, logp: torch.Tensor, logp_base: torch.Tensor, mask: torch.Tensor,
