@@ -34,13 +34,15 @@ def test_dry_run_lists_every_phase_in_order(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["paper", "mini"])
-def test_profiles_run_every_control_on_every_seed(name):
+def test_profiles_run_every_control_on_every_seed(name, tmp_path):
     """DESIGN §7: ttt_lr0, base_bestofn_flops and the SFT arm (D-E) are paired with the main comparison."""
-    out = run_script("paper/scripts/run_phase.py", "--profile", name, "--dry_run", "--include-expected-ablation").stdout
+    prof = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))
+    prof.update(data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # nothing done: every command shown
+    (tmp_path / "p.json").write_text(json.dumps(prof))
+    out = run_script("paper/scripts/run_phase.py", "--profile", str(tmp_path / "p.json"), "--dry_run",
+                     "--include-expected-ablation").stdout
     steps = {l.split(":")[0].split()[-1] for l in out.splitlines() if l.startswith("[") and ":" in l}
-    steps |= {l.split()[2] for l in out.splitlines() if l.startswith("[") and " skip " in l}
-    seeds = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))["seeds"]
-    sdft_steps = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))["sdft"]["steps"]
+    seeds, sdft_steps = prof["seeds"], prof["sdft"]["steps"]
     assert seeds == [0, 1]
     for s in seeds:
         for run in ("base_bestofn", "ttt_main", "ttt_lr0", "base_bestofn_flops", f"sdft{sdft_steps}_bestofn",
@@ -51,6 +53,10 @@ def test_profiles_run_every_control_on_every_seed(name):
         assert step in steps, step
     if name == "paper":
         assert "--lr 0" in out and "--budget_match flops" in out and "--require_paper_mix" in out
+    for line in out.splitlines():  # argparse keeps the last --lr: the control's own flag must come last
+        if "ttt_lr0_seed" in line.split(":")[0]:
+            lrs = line.split("--lr ")[1:]
+            assert lrs and lrs[-1].split()[0] == "0", line
 
 
 def test_failure_names_command_and_log_then_skips_completed_work(tmp_path):

@@ -108,8 +108,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
         out = f"{R}/suite/{name}"
         argv = [py, "paper/run_discovery_suite.py", "--tasks", task_file, "--ckpt", ckpt_path, "--tokenizer", tok_model,
                 "--out_root", out, "--seed", str(seed), "--mode", mode, "--ttt_steps", str(suite["ttt_steps"]),
-                "--rollouts", str(suite["rollouts"]), "--max_new_tokens", str(suite["max_new_tokens"]), *extra,
-                *suite["extra"]]
+                "--rollouts", str(suite["rollouts"]), "--max_new_tokens", str(suite["max_new_tokens"]),
+                *suite["extra"], *extra]  # the run's own flags last: a control's --lr 0 beats the profile's --lr
         kind = "suite_ttt" if mode == "ttt" else "suite_bestofn"
         done = ids is not None and check_artifacts(out, kind, task_ids=ids)["complete"]
         return Step(phase, name, argv, done=done, resume=["--resume"], partial=os.path.isdir(out) and
