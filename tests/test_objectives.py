@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from discover_distill.objectives import (BETA_CAP, LN2, adaptive_beta, entropic_advantages, expected_advantages,
-                                         kl_shaped_advantages, kl_to_uniform, policy_gradient_loss)
+                                         kl_to_uniform, policy_gradient_loss)
 
 
 def test_entropic_loo_hand_computed():
@@ -59,19 +59,6 @@ def test_kl_to_uniform_hand_computed():
     # two rollouts, beta = ln 3: q = (1/4, 3/4); KL = ln2 + 1/4 ln(1/4) + 3/4 ln(3/4)
     kl = kl_to_uniform(torch.tensor([0.0, 1.0]), math.log(3))
     assert kl == pytest.approx(math.log(2) + 0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-
-
-def test_kl_shaping_hand_computed():
-    seq_adv = torch.tensor([1.0, -1.0])
-    lp = torch.tensor([[-1.0, -2.0], [-0.5, 0.0]])
-    lb = torch.tensor([[-1.5, -2.0], [-1.0, 0.0]])
-    mask = torch.tensor([[1, 1], [1, 0]])
-    # d = [[0.5, 0], [0.5, .]] -> mean over valid = 1/3
-    got = kl_shaped_advantages(seq_adv, lp, lb, mask, kl_lambda=0.1)
-    m = 1 / 3
-    expected = torch.tensor([[1 + 0.1 * (m - 0.5), 1 + 0.1 * m], [-1 + 0.1 * (m - 0.5), 0.0]])
-    assert torch.allclose(got, expected, atol=1e-7)
-    assert torch.equal(kl_shaped_advantages(seq_adv, lp, lb, mask, 0.0), torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
 
 
 def test_policy_gradient_loss_and_gradient():

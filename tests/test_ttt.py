@@ -39,6 +39,20 @@ def test_constant_reward_groups_carry_no_signal_and_stay_out_of_the_kl_mean():
     assert tok[[0, 1, 4, 5]].abs().max() == 0      # no policy loss and no KL shaping on constant groups
 
 
+def test_kl_shaping_hand_computed():
+    seq_adv = torch.tensor([1.0, -1.0])
+    lp = torch.tensor([[-1.0, -2.0], [-0.5, 0.0]])
+    lb = torch.tensor([[-1.5, -2.0], [-1.0, 0.0]])
+    mask = torch.tensor([[1, 1], [1, 0]], dtype=torch.bool)
+    task, signal = torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.bool)
+    # d = [[0.5, 0], [0.5, .]] -> mean over valid = 1/3
+    got = token_advantages(seq_adv, lp, lb, mask, task, signal, kl_lambda=0.1)
+    m = 1 / 3
+    expected = torch.tensor([[1 + 0.1 * (m - 0.5), 1 + 0.1 * m], [-1 + 0.1 * (m - 0.5), 0.0]])
+    assert torch.allclose(got, expected, atol=1e-7)
+    assert torch.equal(token_advantages(seq_adv, lp, lb, mask, task, signal, 0.0), torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
+
+
 def test_kl_mean_is_per_task():
     adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
     logp, base = torch.tensor([[-1.0], [-2.0], [-5.0], [-6.0]]), torch.zeros(4, 1)

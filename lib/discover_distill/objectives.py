@@ -1,5 +1,6 @@
 """TTT policy-gradient objectives (DESIGN §4): entropic leave-one-out advantages, the
-expected-reward baseline, adaptive beta and per-token KL shaping. Pure tensor functions."""
+expected-reward baseline and adaptive beta, per group and for all groups at once. Pure tensor
+functions; the per-token KL shaping is ttt.token_advantages."""
 from __future__ import annotations
 
 import math
@@ -125,23 +126,6 @@ def entropic_advantages_rows(rewards: torch.Tensor, valid: torch.Tensor, beta: t
     z_loo = (e.sum(1, keepdim=True) - e) / (n - 1).clamp_min(1.0)
     adv = (e / z_loo.clamp_min(1e-300) - 1.0).clamp_max(ADVANTAGE_CAP)
     return adv.masked_fill(~valid | (n < 2), 0.0)
-
-
-def kl_shaped_advantages(seq_adv: torch.Tensor, logp_policy: torch.Tensor, logp_base: torch.Tensor,
-                         mask: torch.Tensor, kl_lambda: float) -> torch.Tensor:
-    """Per-token advantages A_t = A_n + lambda (mean(d) - d_t), d_t = logp_policy - logp_base.
-
-    seq_adv [N], logp_* and mask [N, T]. mean(d) is over all valid completion tokens of the group;
-    tokens where the policy drifted further from the base than average are pushed back.
-    Padding positions get advantage 0.
-    """
-    adv = seq_adv[:, None].expand_as(logp_policy).to(logp_policy.dtype)
-    if kl_lambda != 0.0:
-        d = (logp_policy - logp_base).detach()
-        mask_f = mask.to(d.dtype)
-        mean_d = (d * mask_f).sum() / mask_f.sum().clamp_min(1.0)
-        adv = adv + kl_lambda * (mean_d - d)
-    return adv * mask.to(adv.dtype)
 
 
 def policy_gradient_loss(token_adv: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -112,8 +112,8 @@ def group_advantages(rewards: torch.Tensor, group_of_row: torch.Tensor, n_groups
         betas_t = adaptive_betas(R, valid) if adaptive else torch.full((n_groups,), float(beta), dtype=torch.float64)
         A = entropic_advantages_rows(R, valid, betas_t)
     A = A * live[:, None]
-    betas = [float(b) if betas_t is not None and bool(l) else None
-             for b, l in zip(betas_t if betas_t is not None else [0.0] * n_groups, live.tolist())]
+    betas: list[float | None] = [None] * n_groups if betas_t is None else \
+        [b if ok else None for b, ok in zip(betas_t.tolist(), live.tolist())]
     return A[g, slot], live[g], betas
 
 
