@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 
-from discover_distill.cli import UserError, run
+from discover_distill.cli import run
+from discover_distill.config import load_profile
 from discover_distill.fileio import atomic_write_json, atomic_write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,12 +29,7 @@ def main() -> int:
     p.add_argument("--bench", default="", help="bench_sampling.py --out JSON (optional)")
     p.add_argument("--out_dir", required=True, help="report directory")
     args = p.parse_args()
-    path = args.profile if args.profile.endswith(".json") else os.path.join(ROOT, "configs", "profiles",
-                                                                              f"{args.profile}.json")
-    if not os.path.isfile(path):
-        raise UserError(f"--profile: {path} not found")
-    with open(path) as f:
-        profile = json.load(f)
+    profile, path = load_profile(args.profile)
     with open(args.times) as f:
         times = [json.loads(line) for line in f if line.strip()]
     bench = None

@@ -115,3 +115,19 @@ def model_config_from_dict(data: dict, source: str = "checkpoint") -> ModelConfi
 def save_model_config(cfg: ModelConfig, path: str) -> None:
     """Write the config as JSON atomically (temp file, fsync, rename)."""
     atomic_write_json(path, cfg.to_dict())
+
+
+PROFILES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "configs", "profiles")
+
+
+def load_profile(name: str) -> tuple[dict, str]:
+    """(profile, path) for a pipeline profile: a name under configs/profiles/ (paper, mini, smoke,
+    gpu_check) or a path to a JSON file."""
+    path = name if name.endswith(".json") else os.path.join(PROFILES_DIR, f"{name}.json")
+    if not os.path.isfile(path):
+        known = ", ".join(sorted(f[:-5] for f in os.listdir(PROFILES_DIR) if f.endswith(".json")))
+        raise UserError(f"--profile: {path} not found ({known}, or a JSON file)")
+    with open(path) as f:
+        return json.load(f), path
+

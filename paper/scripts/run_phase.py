@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from discover_distill.artifacts import check_artifacts
 from discover_distill.cli import UserError, run
+from discover_distill.config import load_profile
 
 PHASES = "ABCDEF"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,7 +85,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                       done=exists(tok_model, tok_model[:-len(".model")] + ".json")))
     for s in ("train", "val", "val_filler"):
         steps.append(Step("A", f"pack_{s}", [py, "scripts/prepare_data.py", "--tokenizer", tok_model, "--input", raw[s],
-                                             "--output", packed[s], "--append_eos", "1"],
+                                             "--output", packed[s], "--append_eos", "1",
+                                             "--filler_input", "none"],  # the filler split is its own step
                           done=exists(packed[s], packed[s][:-len(".bin")] + ".json")))
     steps.append(Step("B", "pretrain", [py, "scripts/pretrain.py", "--train_bin", packed["train"], "--val_bin",
                                         packed["val"], "--out", pre_dir, "--model", pre["model"], "--steps",
@@ -189,12 +191,7 @@ def main() -> int:
     p.add_argument("--seeds", default="", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--dry_run", action="store_true", help="print the commands (and what is skipped); run nothing")
     args = p.parse_args()
-    path = args.profile if args.profile.endswith(".json") else os.path.join(ROOT, "configs", "profiles",
-                                                                              f"{args.profile}.json")
-    if not os.path.isfile(path):
-        raise UserError(f"--profile: {path} not found (paper, mini, smoke, or a JSON file)")
-    with open(path) as f:
-        profile = json.load(f)
+    profile, _ = load_profile(args.profile)
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else profile["seeds"]
     except ValueError:
