@@ -18,7 +18,7 @@ from discover_distill.model import GPT, load_model
 from discover_distill.sampling import generate
 from discover_distill.tasks.base import TaskFamily
 from discover_distill.tokenizer import Tokenizer
-from discover_distill.ttt import completion_logprobs, group_advantages, lora_update_norms, token_advantages
+from discover_distill.ttt import completion_logprobs, group_advantages, length_buckets, lora_update_norms, token_advantages
 
 
 def test_constant_reward_groups_carry_no_signal_and_stay_out_of_the_kl_mean():
@@ -97,9 +97,24 @@ def _reference_logprobs(model, prompts, comps, group_of_row, adapter_of_group):
     return out
 
 
+def test_length_buckets_cut_where_padding_costs_most():
+    assert length_buckets([3, 1, 4, 2, 3]) == [[0, 1, 2, 3, 4]]  # similar lengths: one pass
+    lengths = [2] * 20 + [3] * 10 + [30]
+    buckets = length_buckets(lengths)
+    assert sorted(i for b in buckets for i in b) == list(range(31))
+    assert buckets[-1] == [30] and len(buckets) >= 2  # the rambler runs alone
+    assert all(b == sorted(b) for b in buckets)
+    assert length_buckets([7]) == [[0]]
+
+
+RAMBLER_COMPS = [[20, 21], [23], [24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34], [28, 29], [30, 31], [40], [41, 42]]
+
+
+@pytest.mark.parametrize("comps", [None, RAMBLER_COMPS], ids=["similar", "rambler"])
 @pytest.mark.parametrize("mhc", [4, 1])
-def test_prompt_once_logprobs_equal_a_full_pass_per_row(mhc):
-    """Values and LoRA gradients of the prompt-once training pass equal the full pass per row."""
+def test_prompt_once_logprobs_equal_a_full_pass_per_row(mhc, comps):
+    """Values and LoRA gradients of the prompt-once training pass equal the full pass per row,
+    also when one long completion puts the rows into separate length buckets."""
     torch.manual_seed(0)
     cfg = dataclasses.replace(load_model_config(TINY_MODEL), vocab_size=60, d_model=32, n_layers=2, n_heads=2,
                               d_ff=64, max_seq_len=64, mhc_streams=mhc)
@@ -108,11 +123,15 @@ def test_prompt_once_logprobs_equal_a_full_pass_per_row(mhc):
     for _, mod in lora_modules(m):
         mod.lora_B.data.normal_(0, 0.3)
     prompts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
-    comps = [[20, 21, 22], [23], [24, 25, 26, 27], [28, 29], [30, 31, 32]]
-    group_of_row = [0, 0, 1, 2, 2]
+    if comps is None:
+        comps = [[20, 21, 22], [23], [24, 25, 26, 27], [28, 29], [30, 31, 32]]
+        group_of_row = [0, 0, 1, 2, 2]
+    else:
+        group_of_row = [0, 0, 1, 2, 2, 1, 0]
+        assert len(length_buckets([len(c) for c in comps])) > 1
     adapter_of_group = [0, 1, 1]
     params = [p for _, mod in lora_modules(m) for p in (mod.lora_A, mod.lora_B)]
-    weights = torch.randn(5, 4)
+    weights = torch.randn(len(comps), max(len(c) for c in comps))
 
     def grads(fn):
         for p in params:
@@ -149,7 +168,7 @@ def _cfg(**kw):
     return D.DiscoveryConfig(**{**base, **kw})
 
 
-def test_flops_are_counted_the_same_way_in_both_arms(tiny, tmp_path):
+def test_flops_are_counted_the_same_way_in_both_arms(tiny, tmp_path, monkeypatch):
     tok = Tokenizer(tiny["tokenizer"])
     model = load_model(tiny["ckpt"], torch.device("cpu"))
     task = tiny["task_list"][0]
@@ -159,12 +178,20 @@ def test_flops_are_counted_the_same_way_in_both_arms(tiny, tmp_path):
     # 2 rounds: the prompt is prefilled once per round, every generated token decoded once
     assert res["flops"] == pytest.approx(2 * P * (2 * L + res["generated_tokens"]))
     inject_lora(model, LoRAConfig(), n_adapters=1)
+    monkeypatch.setitem(T.FAMILIES, "digits", _Digits())  # a dense reward: the adapter moves at step 1
+    task = {"task_id": "digits-0", "family": "digits", "split": "heldout", "prompt": "write digits", "spec": {},
+            "difficulty": 1}
+    L = len(D.prompt_ids(tok, D.prompts.plain_prompt(task["prompt"])))
     (tmp_path / "t").mkdir()
     res = D.run_ttt(model, tok, [task], _cfg(reuse=False, kl_lambda=0.1), [str(tmp_path / "t")], seed=0)[0]
-    G = res["generated_tokens"]
-    # sampling as above; training: the prompt once per step and every completion token,
-    # forward+backward (6) + the base's forward (2)
-    assert res["flops"] == pytest.approx(2 * P * (2 * L + G) + 8 * P * (2 * L + G))
+    rows = [json.loads(x) for x in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    G1, G = rows[0]["generated_tokens"], res["generated_tokens"]
+    assert rows[0]["lora_update_norm"] > 0
+    # sampling as above; training: the prompt once per step and every completion token, forward +
+    # backward (6), + the base's forward (2) from step 2 on (at step 1 the fresh adapters are the base)
+    assert rows[0]["flops"] == pytest.approx(2 * P * (L + G1) + 6 * P * (L + G1))
+    assert res["flops"] == pytest.approx(2 * P * (2 * L + G) + 6 * P * (L + G1) + 8 * P * (L + G - G1))
+    assert rows[-1]["flops"] == res["flops"] and rows[-1]["generated_tokens"] == G
 
 
 def _suite(tiny, out, *extra):

@@ -220,6 +220,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
         stats = {k: {} for k in range(K)}
         train_tokens = [0] * K
         learn = cfg.lr > 0  # --lr 0 (the ttt_lr0 control): reuse prompts and sampling, no learning
+        base_pass = False
         if keep and learn:
             kept_groups = sorted({g_list[i] for i in keep})
             local = {g: j for j, g in enumerate(kept_groups)}  # the pass sees only groups with a trained row
@@ -235,10 +236,15 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
             logp, mask = completion_logprobs(model, train_prompts, train_comps, row_group,
                                              [task_of_group[g] for g in kept_groups], dtype, vocab_limit=V)
             # base log-probs: the KL shaping needs them, and the KL-to-base metric is reported for
-            # every learning variant (kl_lambda = 0 included; that forward is not charged to its FLOPs)
-            with torch.no_grad(), lora_disabled(model):
-                logp_base, _ = completion_logprobs(model, train_prompts, train_comps, row_group, None, dtype,
-                                                   vocab_limit=V)
+            # every learning variant (kl_lambda = 0 included; that forward is not charged to its FLOPs).
+            # While every adapter is fresh (B = 0: the first step) the policy is the base, bit for bit.
+            base_pass = any(n != 0.0 for n in lora_update_norms(model, K))
+            if base_pass:
+                with torch.no_grad(), lora_disabled(model):
+                    logp_base, _ = completion_logprobs(model, train_prompts, train_comps, row_group, None, dtype,
+                                                       vocab_limit=V)
+            else:
+                logp_base = logp.detach()
             tok_adv = token_advantages(seq_adv[keep].to(device), logp.detach(), logp_base, mask, task_of_row,
                                        signal[keep], cfg.kl_lambda)
             loss = policy_gradient_loss(tok_adv, logp, mask)
@@ -275,8 +281,8 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
             n_gen = int(sum(gen_per_row[i] for i in rows))
             st.generated_tokens += n_gen
             prefill = sum(len(group_prompts[g]) for g, kk in enumerate(task_of_group) if kk == k)
-            st.flops += sampling_flops(n_params, prefill, n_gen) + training_flops(n_params, train_tokens[k],
-                                                                                   cfg.kl_lambda != 0)
+            st.flops += sampling_flops(n_params, prefill, n_gen) + training_flops(
+                n_params, train_tokens[k], cfg.kl_lambda != 0 and base_pass)
             if cfg.reuse:
                 for i in rows:
                     parent = groups[g_list[i]][1]
@@ -290,6 +296,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
             curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
             row = {"step": step, "mean_reward": sum(rk) / len(rk), "max_reward": max(rk),
                    "best_so_far": st.best_reward, "samples": st.samples,
+                   "generated_tokens": st.generated_tokens, "flops": st.flops,
                    "const_group_share": sum(not bool(signal[g_of_row == g].any())
                                             for g in task_groups) / len(task_groups),
                    "beta": (sum(task_betas) / len(task_betas)) if task_betas else None,

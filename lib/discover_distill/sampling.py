@@ -7,15 +7,19 @@ samples do not depend on which other tasks share its batch (prompts of one task 
 generator). Rows may use different LoRA adapters (one per task). `vocab_limit` keeps sampling to
 the tokenizer's pieces when the model's embedding has spare rows.
 
-Two engines with identical outputs (tokens, masks, log-probs, texts, finished, and the state each
-generator is left in; tests/test_sampling.py holds them equal token for token):
+Two engines with identical outputs (tokens, masks, texts, finished, and the state each generator
+is left in; log-probs to float rounding; tests/test_sampling.py holds them equal token for token):
 - "reference": the plain loop. Every step it decodes each live row's whole prefix on the host to
   look for stop strings, and reads `done` back per generator group to decide who draws.
 - "fast" (default): stop strings are found on the device by a small automaton driven by per-token
   tables built once per (tokenizer, stop strings) (stops.py); draws use the exponential race
   torch.multinomial itself uses for one sample, without its host-side validity read; `done` is
   read back every `sync_every` steps only (on a GPU), each generator being rewound to where it
-  stood when its rows had all finished; the KV caches are allocated once per shape and reused.
+  stood when its rows had all finished; the KV caches are allocated once per shape and reused;
+  finished rows leave the decode batch (their cache rows are dropped when `done` is read and a
+  quarter of the batch has ended), so a batch whose answers are short but whose longest rambles
+  to max_new_tokens pays for the live rows only. Draws still cover every row of a live generator
+  group (finished rows get uniform logits), so each generator's stream is unchanged.
 """
 from __future__ import annotations
 
@@ -208,7 +212,7 @@ def _generate_fast(model, prompts, counts, device, M, eos_id, pad_id, temperatur
     rows = torch.tensor(row_host, dtype=torch.long, device=device)
     N = len(row_host)
     lengths = key_mask.sum(dim=1)[rows]
-    prompt_lora, row_lora = (None, None), (None, None)
+    prompt_lora, row_lora, row_aid = (None, None), (None, None), None
     if adapter_ids is not None:  # runs precomputed here: no host read of the ids inside the loop
         aid = [int(a) for a in adapter_ids]
         row_aid = [aid[p] for p in row_host]
@@ -227,6 +231,9 @@ def _generate_fast(model, prompts, counts, device, M, eos_id, pad_id, temperatur
         for src, dst in zip(prefill.k + prefill.v, cache.k + cache.v):
             torch.index_select(src, 0, rows, out=dst)
     full_mask = torch.cat([key_mask[rows], torch.ones(N, M, dtype=torch.bool, device=device)], dim=1)
+    # the decode batch: rows `act` of the N (None: all of them, in order); lengths, mask, cache and
+    # adapter ids below are the batch's own
+    act, act_host = None, list(range(N))
 
     groups = _generator_groups(generator, P, row_host, device)
     greedy = temperature <= 0
@@ -283,12 +290,23 @@ def _generate_fast(model, prompts, counts, device, M, eos_id, pad_id, temperatur
                 snapshots[j].clear()
             if all(done_host):
                 break
+            still = [i for i in act_host if not done_host[i]]
+            if t < M - 1 and len(still) <= 0.75 * len(act_host):  # drop the finished rows from the batch
+                keep = torch.tensor([j for j, i in enumerate(act_host) if not done_host[i]], device=device)
+                cache, lengths, full_mask = cache.select(keep), lengths[keep], full_mask[keep]
+                act_host, act = still, torch.tensor(still, device=device)
+                if row_aid is not None:
+                    ids_act = [row_aid[i] for i in still]
+                    row_lora = (torch.tensor(ids_act, device=device), adapter_runs(ids_act))
         if t == M - 1:
             break
         with adapters_for_rows(model, *row_lora), autocast(device, dtype):
-            logits, _ = model(tok[:, None], kv_cache=cache, pos=L + t, positions=(lengths + t)[:, None],
-                              key_mask=full_mask[:, :L + t + 1])
-        last = logits[:, -1]
+            logits, _ = model((tok if act is None else tok[act])[:, None], kv_cache=cache, pos=L + t,
+                              positions=(lengths + t)[:, None], key_mask=full_mask[:, :L + t + 1])
+        if act is None:
+            last = logits[:, -1]
+        else:  # finished rows: uniform logits (never used; their draws only keep the streams aligned)
+            last = logits.new_zeros(N, logits.shape[-1]).index_copy_(0, act, logits[:, -1])
     finished = done.tolist()
     texts = [""] * N
     if decode is not None:  # one read of the tokens, not one per row

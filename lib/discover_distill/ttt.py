@@ -19,8 +19,9 @@ from .training import autocast
 #     sampling = 2 N (sum of distinct prompt lengths + generated tokens)
 # TTT's training pass runs each group's prompt once and every rollout's completion on top of it,
 # forward and backward, plus the same forward of the frozen base for the KL shaping when
-# kl_lambda != 0:
-#     training = (6 + 2 [kl]) N (sum of distinct prompt lengths + completion tokens)
+# kl_lambda != 0 and the adapters have moved (at the first step they are zero, the policy is the
+# base and its log-probs serve; nothing is charged for a pass that did not run):
+#     training = (6 + 2 [kl and a base pass ran]) N (sum of distinct prompt lengths + completion tokens)
 
 def base_params(model) -> int:
     """N for the formulas: the base model's parameters (adapters are a rounding error, and a
@@ -38,6 +39,34 @@ def training_flops(n_params: int, sequence_tokens: int, with_base_forward: bool)
 
 # --- log-probs -----------------------------------------------------------------------------
 
+def length_buckets(lengths: list[int], max_buckets: int = 3) -> list[list[int]]:
+    """Rows grouped by completion length (at most max_buckets groups, each a list of row indices in
+    order): a pass over a group pads to its own longest row, not the batch's. The cut points
+    minimise padded tokens plus one row-length of overhead per extra pass; short answers with one
+    rambling row then stop paying for the rambler's length."""
+    N = len(lengths)
+    values = sorted(set(lengths))
+    def cost(cuts):  # cuts: the largest length of every group but the last
+        total, lo = 0, -1
+        for hi in list(cuts) + [values[-1]]:
+            total += sum(1 for x in lengths if lo < x <= hi) * hi
+            lo = hi
+        return total + N * len(cuts)
+    best = ()
+    for a in values[:-1]:
+        if cost((a,)) < cost(best):
+            best = (a,)
+        if max_buckets >= 3:
+            for b in values[:-1]:
+                if b > a and cost((a, b)) < cost(best):
+                    best = (a, b)
+    out, lo = [], -1
+    for hi in list(best) + [values[-1]]:
+        out.append([i for i, x in enumerate(lengths) if lo < x <= hi])
+        lo = hi
+    return [b for b in out if b]
+
+
 def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]], group_of_row: list[int],
                         adapter_of_group: list[int] | None, dtype, vocab_limit: int | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,14 +75,14 @@ def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]],
     Each distinct prompt (a group: one task, one start state) runs once, left-padded; its KV cache
     is expanded to the group's rows and the completions run on top of it, so a group's shared
     prompt is computed once instead of once per rollout. Gradients flow through the prompt's pass
-    too (the adapter changes its keys and values), exactly as with a full pass per row.
+    too (the adapter changes its keys and values), exactly as with a full pass per row. The
+    completions run in up to 3 passes of rows of similar length (length_buckets).
     adapter_of_group[g]: the LoRA adapter of group g (None: no per-row adapters).
     vocab_limit: normalise over the first vocab_limit ids only, the distribution the sampler drew from.
     """
     device = next(model.parameters()).device
     ids, key_mask, positions = left_pad(prompts, 0, device)
     G, L = ids.shape
-    rows = torch.tensor(group_of_row, device=device)
     N, Tc = len(comps), max(len(c) for c in comps)
     comp = torch.zeros(N, Tc, dtype=torch.long)
     mask = torch.zeros(N, Tc, dtype=torch.bool)
@@ -65,20 +94,27 @@ def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]],
     cache = model.new_kv_cache(G, L + Tc, device=device)
     with adapters_for_rows(model, groups), autocast(device, dtype):
         prompt_logits, _ = model(ids, kv_cache=cache, pos=0, positions=positions, key_mask=key_mask)
-    logits = prompt_logits[:, -1][rows][:, None]           # predicts each row's first completion token
-    if Tc > 1:
-        cache = cache.select(rows)
-        lengths = key_mask.sum(1)[rows]
-        full_mask = torch.cat([key_mask[rows], torch.ones(N, Tc - 1, dtype=torch.bool, device=device)], dim=1)
-        with adapters_for_rows(model, None if groups is None else groups[rows]), autocast(device, dtype):
-            comp_logits, _ = model(comp[:, :-1], kv_cache=cache, pos=L,
-                                   positions=lengths[:, None] + torch.arange(Tc - 1, device=device), key_mask=full_mask)
-        logits = torch.cat([logits, comp_logits], dim=1)
-    if vocab_limit is not None:
-        logits = logits[..., :vocab_limit]
-    # the chosen token's logit minus the log-sum-exp: no [N, Tc, V] log-softmax is materialised
-    chosen = logits.gather(2, comp[..., None]).squeeze(-1).float()
-    logp = chosen - torch.logsumexp(logits.float(), dim=-1)
+    first = prompt_logits[:, -1]                          # predicts each group's first completion token
+    lengths = key_mask.sum(1)
+    logp = None
+    for bucket in length_buckets([len(c) for c in comps]):
+        b = torch.tensor(bucket, device=device)
+        rows = torch.tensor([group_of_row[i] for i in bucket], device=device)
+        Tb = max(len(comps[i]) for i in bucket)
+        logits = first[rows][:, None]
+        if Tb > 1:
+            full_mask = torch.cat([key_mask[rows], torch.ones(len(bucket), Tb - 1, dtype=torch.bool, device=device)], 1)
+            with adapters_for_rows(model, None if groups is None else groups[rows]), autocast(device, dtype):
+                comp_logits, _ = model(comp[b, :Tb - 1], kv_cache=cache.select(rows), pos=L,
+                                       positions=lengths[rows][:, None] + torch.arange(Tb - 1, device=device),
+                                       key_mask=full_mask)
+            logits = torch.cat([logits, comp_logits], dim=1)
+        if vocab_limit is not None:
+            logits = logits[..., :vocab_limit]
+        # the chosen token's logit minus the log-sum-exp: no [N, Tc, V] log-softmax is materialised
+        chosen = logits.gather(2, comp[b, :Tb, None]).squeeze(-1).float()
+        lp = torch.nn.functional.pad(chosen - torch.logsumexp(logits.float(), dim=-1), (0, Tc - Tb))
+        logp = lp.new_zeros(N, Tc).index_copy(0, b, lp) if logp is None else logp.index_copy(0, b, lp)
     return logp * mask, mask
 
 
