@@ -14,7 +14,7 @@ PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
 MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke mini gpu-check paper ablations status bench clean venv
+.PHONY: test smoke mini gpu-check gpu-bench paper ablations status bench clean venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -40,6 +40,11 @@ mini: $(STAMP)
 # report (<= 8 files) in $(OUT) or runs/gpu_check/report. Runs from lib/ without installing: a bare GPU machine works.
 gpu-check:
 	bash scripts/gpu_check.sh $(OUT)
+
+# Pretraining speed on one H100/H200: 120M mHC (fp32 / bf16 streams), mHC off and nanoGPT (if .bench/nanoGPT)
+# at 64 x 256, compiled, with MFU and a torch.profiler table per model, into $(OUT) or runs/gpu_bench.
+gpu-bench:
+	bash scripts/gpu_bench.sh $(OUT)
 
 # The runbook at full scale (GPU): make paper [PROFILE=paper]
 paper: $(STAMP)

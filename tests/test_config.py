@@ -76,6 +76,11 @@ def test_save_load_round_trip_and_dict_helpers(tmp_path):
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg == model_config_from_dict(cfg.to_dict())
     with pytest.raises(UserError, match="ckpt.pt: missing keys: init_std"):
         model_config_from_dict({k: v for k, v in cfg.to_dict().items() if k != "init_std"}, source="ckpt.pt")
+    # a key with a default may be missing (checkpoints written before it existed); a bad value may not
+    old = {k: v for k, v in cfg.to_dict().items() if k != "mhc_stream_dtype"}
+    assert model_config_from_dict(old).mhc_stream_dtype == "fp32"
+    with pytest.raises(UserError, match="mhc_stream_dtype must be one of fp32, bf16, got 'fp16'"):
+        model_config_from_dict({**old, "mhc_stream_dtype": "fp16"}, source="ckpt.pt")
     assert cfg.head_dim == cfg.d_model // cfg.n_heads
 
 

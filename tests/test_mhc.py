@@ -331,6 +331,41 @@ def test_coefficients_and_residual_stay_fp32_under_bf16_autocast(streams):
         assert (logits.float() - ref).abs().max() < 0.1 * ref.abs().max()
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_bf16_stream_storage_keeps_the_arithmetic_in_fp32(autocast):
+    """mhc_stream_dtype "bf16" (the mHC paper's §4.3): the streams between sublayers are stored in
+    bf16, the coefficients stay fp32, and the model stays close to the fp32-stream model with the
+    same weights (values and gradients); n = 1 ignores the setting."""
+    torch.manual_seed(0)
+    ref_model = GPT(tiny())
+    model = GPT(tiny(mhc_stream_dtype="bf16"))
+    model.load_state_dict(ref_model.state_dict())
+    stored, coef_dtypes = [], []
+    for sub in sublayers(model):
+        sub.register_forward_hook(lambda mod, inp, out: stored.append((inp[0].dtype, out.dtype)))
+        sub.coef.register_forward_hook(lambda mod, inp, out: coef_dtypes.extend(o.dtype for o in out))
+    idx = torch.randint(0, V, (2, 9))
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else torch.autocast("cpu", enabled=False)
+    outs = []
+    for m in (model, ref_model):
+        with ctx:
+            logits, loss = m(idx, targets=idx)
+        loss.backward()
+        outs.append((logits.float(), loss, [p.grad for p in m.parameters()]))
+    assert stored == [(torch.bfloat16, torch.bfloat16)] * 4
+    assert coef_dtypes == [torch.float32] * 12
+    (lg, loss, grads), (lg_ref, loss_ref, grads_ref) = outs
+    assert (lg - lg_ref).abs().max() < 0.05 * lg_ref.abs().max()
+    assert abs(float(loss) - float(loss_ref)) < 0.01 * float(loss_ref)
+    for g, g_ref in zip(grads, grads_ref):
+        assert torch.isfinite(g).all() and (g - g_ref).norm() <= 0.1 * g_ref.norm() + 1e-6
+    plain = GPT(tiny(mhc_streams=1, mhc_stream_dtype="bf16"))
+    plain_dtypes = []
+    plain.layers[0].register_forward_pre_hook(lambda mod, args: plain_dtypes.append(args[0].dtype))
+    plain(idx)
+    assert plain_dtypes == [torch.float32]
+
+
 class FixedWrite(torch.nn.Module):
     """A stand-in sublayer F whose fp32 output does not depend on autocast."""
 

@@ -63,6 +63,27 @@ def test_bench_pretrain_reports_ratios_against_the_peer(tmp_path):
     assert len(res["ratio_ours_vs_nanogpt_per_round"]) == 2 and all(r > 0 for r in res["ratio_ours_vs_nanogpt_per_round"])
 
 
+def test_bench_pretrain_without_a_peer_and_with_the_profiler(tmp_path):
+    """`--nanogpt_dir none` measures ours with and without mHC; --profile_dir writes each model's
+    top-operator table and a per-step count; MFU's FLOPs per token follow the one formula."""
+    out, prof = tmp_path / "bench.json", tmp_path / "prof"
+    proc = run_script("scripts/bench_pretrain.py", "--model", TINY_MODEL, "--nanogpt_dir", "none", "--seq_len", "16",
+                      "--batch", "2", "--rounds", "1", "--steps", "1", "--warmup", "1", "--device", "cpu",
+                      "--out", str(out), "--profile_dir", str(prof), "--profile_steps", "2", "--bf16_streams", "1")
+    assert "no peer" in proc.stdout and "ratio" not in proc.stdout
+    res = json.loads(out.read_text())
+    assert set(res["models"]) == {"ours", "ours_plain", "ours_bf16_streams"} and "ratio_ours_vs_nanogpt" not in res
+    cfg = json.loads(open(TINY_MODEL).read())
+    for name, row in res["models"].items():
+        assert row["flops_per_token"] == 6 * row["params"] + 12 * cfg["n_layers"] * cfg["d_model"] * 16
+        summary = res["profile"][name]
+        assert summary["unit"] == "operators" and summary["per_step"] > 10
+        assert (prof / summary["table"]).is_file() and "Self CPU" in (prof / summary["table"]).read_text()
+        assert len(summary["top"]) == 10 and all(t["self_ms"] >= 0 for t in summary["top"])
+    # mHC's stream arithmetic dispatches more operators per step than the plain residual
+    assert res["profile"]["ours"]["per_step"] > res["profile"]["ours_plain"]["per_step"]
+
+
 def test_bench_pretrain_without_the_peer_says_how_to_get_it(tmp_path):
     proc = run_script("scripts/bench_pretrain.py", "--model", TINY_MODEL, "--nanogpt_dir", str(tmp_path / "none"),
                       check=False)

@@ -18,12 +18,16 @@ T = TypeVar("T")
 
 
 def dataclass_from_dict(cls: type[T], data: Any, source: str) -> T:
-    """Build dataclass `cls` from a dict that names exactly its fields. Unknown keys, missing
-    keys and invalid values (the dataclass's own validation) become one UserError naming `source`."""
+    """Build dataclass `cls` from a dict that names its fields (those with a default may be left
+    out: files written before the field existed). Unknown keys, missing required keys and invalid
+    values (the dataclass's own validation) become one UserError naming `source`."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a JSON object, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown, missing = sorted(set(data) - names), sorted(names - set(data))
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
+    required = {f.name for f in fields
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    unknown, missing = sorted(set(data) - names), sorted(required - set(data))
     problems = ([f"unknown keys: {', '.join(unknown)}"] if unknown else []) + \
                ([f"missing keys: {', '.join(missing)}"] if missing else [])
     if problems:
@@ -63,6 +67,9 @@ def check_fields(obj: Any, positive_ints: tuple[str, ...] = (), positive_floats:
     return problems
 
 
+STREAM_DTYPES = ("fp32", "bf16")
+
+
 @dataclass
 class ModelConfig:
     vocab_size: int
@@ -77,6 +84,9 @@ class ModelConfig:
     mhc_sinkhorn_iters: int  # column+row normalisation rounds for H_res
     mhc_alpha_init: float   # initial value of the gate scalars alpha_pre/post/res
     init_std: float         # std of the weight init (output projections get /sqrt(2 n_layers))
+    # storage dtype of the n residual streams between sublayers: "fp32", or "bf16" as the mHC paper
+    # stores them (§4.3; the coefficients and the stream arithmetic still run in fp32). n = 1 keeps fp32.
+    mhc_stream_dtype: str = "fp32"
 
     def __post_init__(self):
         problems = check_fields(
@@ -87,6 +97,8 @@ class ModelConfig:
         alpha = self.mhc_alpha_init
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not alpha >= 0:
             problems.append(f"mhc_alpha_init must be a number >= 0, got {alpha!r}")  # 0 = static coefficients at init
+        if self.mhc_stream_dtype not in STREAM_DTYPES:
+            problems.append(f"mhc_stream_dtype must be one of {', '.join(STREAM_DTYPES)}, got {self.mhc_stream_dtype!r}")
         if not problems and (self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2):
             problems.append(f"d_model {self.d_model} must split into {self.n_heads} heads of even size (RoPE)")
         if problems:

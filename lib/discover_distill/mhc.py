@@ -16,7 +16,9 @@ with per-token coefficients computed from v = RMSNorm(flatten(x)) (over all nC v
 The scalars a (init 0.01) scale only the dynamic part h; the nonlinearities (sigmoid, Sinkhorn)
 act on the full pre-activation, static bias included. The coefficients and the stream mixing run
 in fp32 outside autocast: under bf16 autocast only F itself runs in bf16, and the residual
-streams stay in the model's parameter dtype, as a plain residual `x + F(x)` does.
+streams stay in the model's parameter dtype, as a plain residual `x + F(x)` does, unless the
+config stores them in bf16 (`mhc_stream_dtype`, the paper's §4.3 choice): then each sublayer reads
+the bf16 streams into fp32, computes as above, and rounds its updated streams to bf16 once.
 """
 from __future__ import annotations
 
@@ -245,10 +247,9 @@ def write_streams(x: torch.Tensor, H_res: torch.Tensor, H_post: torch.Tensor, y:
     output y [B, T, C] written into stream i with weight H_post[..., i]."""
     if eager_form(x):
         return _WriteStreams.apply(x, H_res, H_post, y)
-    B, T, n, C = x.shape
-    M = B * T
-    out = torch.baddbmm(H_post.reshape(M, n, 1) * y.reshape(M, 1, C), H_res.reshape(M, n, n), x.reshape(M, n, C))
-    return out.view(B, T, n, C)
+    # broadcast-multiply-and-sum, not a bmm over B*T n x n matrices: the compiler fuses this (and
+    # its backward) into one pass over the streams instead of a batched GEMM with [M, n, C] temporaries
+    return (H_res.unsqueeze(-1) * x.unsqueeze(-3)).sum(-2) + H_post.unsqueeze(-1) * y.unsqueeze(-2)
 
 
 def static_biases(n: int, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -310,7 +311,7 @@ class MHCSublayer(nn.Module):
         H_pre, H_post, H_res = self.coef(xf)
         with torch.autocast(device_type=x.device.type, enabled=False):
             f_in = read_streams(xf, H_pre)
-        y = self.fn(f_in.to(x.dtype), **kw)
+        y = self.fn(f_in.to(self.coef.phi.dtype), **kw)  # F gets the parameters' dtype (bf16 streams or not)
         with torch.autocast(device_type=x.device.type, enabled=False):
             out = write_streams(xf, H_res, H_post, y.float())
         return out.to(x.dtype)

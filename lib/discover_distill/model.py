@@ -234,9 +234,11 @@ class GPT(nn.Module):
             else:
                 mask = allowed[None, None]
         x = expand_streams(self.tok_emb(idx), self.cfg.mhc_streams)
+        if self.cfg.mhc_stream_dtype == "bf16" and self.cfg.mhc_streams > 1:
+            x = x.to(torch.bfloat16)  # stored in bf16 between sublayers; each sublayer computes in fp32
         for layer in self.layers:
             x = layer(x, cos, sin, cache=kv_cache, pos=pos, mask=mask)
-        h = self.norm_f(collapse_streams(x))
+        h = self.norm_f(collapse_streams(x.to(self.tok_emb.weight.dtype)))
         logits = F.linear(h, self.tok_emb.weight)
         loss = None
         if targets is not None:
