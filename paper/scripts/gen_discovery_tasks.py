@@ -9,12 +9,12 @@ Default size: 480 held-out tasks (80 per family), sized from a measurement. The 
 in solve rate between two methods on the same tasks has per-task variance p_disc - d^2, where
 p_disc is the share of tasks on which exactly one method succeeds; a 95% paired interval excludes
 0 with 80% power when n >= ((1.96 + 0.84) sd / d)^2 (stats.tasks_needed). `make mini` (120
-held-out tasks, TTT main vs best-of-N, 2026-11-30) measured p_disc = 0.058 and 0.067 (seeds 0, 1),
-per-task s.d. 0.235 and 0.259 for the solve-rate difference and 0.213 and 0.229 for the
-best-reward difference: d = 0.05 needs 174-211 tasks (solve) and 143-165 (best reward). 480
-covers that with margin for the paper's harder mix (more discordance means more variance), and
-detects d ~ 0.033 in solve rate for a single seed. The registry recomputes this from every run
-("Power").
+held-out tasks, 128 samples per task, TTT main vs best-of-N, 2026-11-30) measured p_disc = 0.067
+and 0.108 (seeds 0, 1), per-task s.d. 0.254 and 0.328 for the solve-rate difference and 0.251 and
+0.295 for the best-reward difference: d = 0.05 needs 204-338 tasks (solve) and 199-273 (best
+reward). 480 covers that with margin for the paper's harder mix (more discordance means more
+variance), and detects d ~ 0.03-0.04 in solve rate for a single seed. The registry recomputes
+this from every run ("Power").
 
 Default difficulties: the paper mix (PAPER_MIX), chosen with paper/scripts/audit_tasks.py so that
 uniformly random answers at best-of-960 solve <= 10% of the held-out tasks (mean best reward
