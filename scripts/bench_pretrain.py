@@ -114,6 +114,8 @@ def main() -> int:
     p.add_argument("--profile_dir", default="", help="also profile each model (top kernels, kernels per step) "
                                                      "into this directory")
     p.add_argument("--profile_steps", type=int, default=3, help="steps per profiled model")
+    p.add_argument("--fused_loss", type=int, default=0, choices=[0, 1],
+                   help="1: our models compute the loss as pretrain.py --fused_loss 1 does")
     p.add_argument("--bf16_streams", type=int, default=0, choices=[0, 1],
                    help="1: also measure ours with the residual streams stored in bf16 (mhc_stream_dtype)")
     args = p.parse_args()
@@ -132,6 +134,9 @@ def main() -> int:
         models["nanogpt"] = nano.GPT(nano.GPTConfig(block_size=args.seq_len, vocab_size=cfg.vocab_size,
                                                     n_layer=cfg.n_layers, n_head=cfg.n_heads, n_embd=cfg.d_model,
                                                     dropout=0.0, bias=False))
+    for name in models:
+        if name != "nanogpt":
+            models[name].fused_loss = bool(args.fused_loss)
     flops_per_token = {name: matmul_flops_per_token(m, cfg.n_layers, cfg.d_model, args.seq_len)
                        for name, m in models.items()}
     optims = {}

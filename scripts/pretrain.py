@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", default="auto", choices=list(COMPILE_MODES),
                    help="auto: the whole model with CUDA graphs on one GPU, per block under torchrun, "
                         "off on a CPU | 1: as auto, per block on a CPU | blocks | graphs | 0: eager")
+    p.add_argument("--fused_loss", type=int, default=0, choices=[0, 1],
+                   help="1: LM head and cross-entropy in row chunks, with no [B, T, V] logits or fp32 copy of "
+                        "them (losses.linear_cross_entropy); same loss and gradients up to rounding")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -143,6 +146,7 @@ def main() -> int:
     start_step = 0
     seed_everything(args.seed)
     model = GPT(cfg).to(device)
+    model.fused_loss = bool(args.fused_loss)
     optimizer = model.configure_optimizer(weight_decay=args.weight_decay, lr=args.lr, betas=(0.9, 0.95),
                                           device_type=device.type)
     batches = BatchIterator(train, args.seq_len, args.micro_bs, seed=args.seed, rank=info.rank,

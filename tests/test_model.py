@@ -200,3 +200,33 @@ def test_eager_cpu_forms_of_rmsnorm_and_rope_match_the_composite_forms(monkeypat
             results.append([loss.detach()] + [p.grad.clone() for p in model.parameters()])
         for a, b in zip(*results):
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), (a - b).abs().max()
+
+
+@pytest.mark.parametrize("streams", [4, 1])
+def test_fused_qkv_and_gate_up_gemms_equal_the_separate_projections(streams, monkeypatch):
+    """Q/K/V and gate/up run as one GEMM each on the stacked weights: same logits and the same
+    gradient for every separate weight as projecting one by one; LoRA-wrapped ones stay separate."""
+    import discover_distill.model as model_module
+    from discover_distill.lora import LoRAConfig, inject_lora
+    torch.manual_seed(0)
+    model = GPT(dataclasses.replace(load_model_config(TINY_MODEL), mhc_streams=streams))
+    idx = torch.randint(0, model.cfg.vocab_size, (2, 12))
+    calls = []
+    fused = model_module.fused_linear
+    monkeypatch.setattr(model_module, "fused_linear", lambda h, ls: calls.append(len(ls)) or fused(h, ls))
+    results = []
+    for split in (False, True):
+        if split:
+            monkeypatch.setattr(model_module, "fused_linear", lambda h, ls: tuple(l(h) for l in ls))
+        model.zero_grad()
+        logits, loss = model(idx, targets=idx)
+        loss.backward()
+        results.append([logits.detach()] + [p.grad.clone() for p in model.parameters()])
+    assert calls == [3, 2] * model.cfg.n_layers
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    inject_lora(model, LoRAConfig(rank=2), n_adapters=1)
+    monkeypatch.setattr(model_module, "fused_linear", fused)
+    wrapped = model.layers[0].attn.fn
+    h = torch.randn(1, 3, model.cfg.d_model)
+    assert all(torch.equal(a, l(h)) for a, l in zip(fused(h, (wrapped.wq, wrapped.wk)), (wrapped.wq, wrapped.wk)))

@@ -51,6 +51,19 @@ def test_artifacts_and_tracker(tiny_data, tmp_path):
     assert again.returncode == 2 and "--resume auto" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_fused_loss_trains_like_the_unfused_loss(tiny_data, tmp_path):
+    """--fused_loss 1 (no [B, T, V] logits): the same training and validation curve to rounding."""
+    curves = []
+    for fused in ("0", "1"):
+        out = tmp_path / f"fused{fused}"
+        run_script(*pretrain_args(tiny_data, out, 10, "--fused_loss", fused))
+        curves.append(losses(out))
+    assert [s for s, _, _ in curves[0]] == [s for s, _, _ in curves[1]]
+    for (_, a, va), (_, b, vb) in zip(*curves):
+        for x, y in ((a, b), (va, vb)):
+            assert (x is None) == (y is None) and (x is None or abs(x - y) < 1e-3 * abs(y))
+
+
 def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path):
     steps = 150
     straight = tmp_path / "straight"

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig
+from .losses import linear_cross_entropy
 from .mhc import MHCSublayer, collapse_streams, eager_form, expand_streams
 
 
@@ -96,6 +97,16 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
+def fused_linear(h: torch.Tensor, linears: tuple[nn.Module, ...]) -> tuple[torch.Tensor, ...]:
+    """(l(h) for l in linears) as one GEMM on the stacked weights (Q/K/V, gate/up): h is read once
+    and one kernel runs instead of several. The parameters stay separate (checkpoints and LoRA
+    targets unchanged); a LoRA-wrapped projection runs on its own."""
+    if not all(type(l) is nn.Linear and l.bias is None for l in linears):
+        return tuple(l(h) for l in linears)
+    w = torch.cat([l.weight for l in linears])
+    return F.linear(h, w).split([l.out_features for l in linears], dim=-1)
+
+
 class KVCache:
     """Per-layer key/value buffers [B, H, max_len, D] filled left to right."""
 
@@ -136,7 +147,8 @@ class Attention(nn.Module):
     def forward(self, x, cos, sin, cache: KVCache | None = None, pos: int = 0, mask=None):
         B, T, C = x.shape
         h = self.norm(x)
-        q, k, v = (w(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for w in (self.wq, self.wk, self.wv))
+        q, k, v = (y.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
+                   for y in fused_linear(h, (self.wq, self.wk, self.wv)))
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             cache.k[self.layer_index][:, :, pos:pos + T] = k
@@ -161,7 +173,8 @@ class MLP(nn.Module):
 
     def forward(self, x, **_):
         h = self.norm(x)
-        return self.w2(F.silu(self.w1(h)) * self.w3(h))
+        gate, up = fused_linear(h, (self.w1, self.w3))
+        return self.w2(F.silu(gate) * up)
 
 
 class Block(nn.Module):
@@ -182,6 +195,9 @@ class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        # forward(idx, targets) returns (None, loss) through losses.linear_cross_entropy: set by
+        # pretrain.py --fused_loss; off, the logits are materialised and returned with the loss
+        self.fused_loss = False
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
@@ -209,7 +225,7 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, kv_cache: KVCache | None = None,
                 pos: int = 0, positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None):
-        """idx [B, T] -> (logits [B, T, V], mean cross-entropy or None).
+        """idx [B, T] -> (logits [B, T, V], mean cross-entropy or None); (None, loss) with fused_loss.
 
         kv_cache/pos: incremental decoding; the new tokens occupy cache slots pos..pos+T-1.
         positions [B, T]: per-row RoPE positions (left-padded batches); default pos + arange(T).
@@ -239,6 +255,8 @@ class GPT(nn.Module):
         for layer in self.layers:
             x = layer(x, cos, sin, cache=kv_cache, pos=pos, mask=mask)
         h = self.norm_f(collapse_streams(x.to(self.tok_emb.weight.dtype)))
+        if targets is not None and self.fused_loss:  # pretraining: the loss without [B, T, V] logits
+            return None, linear_cross_entropy(h, self.tok_emb.weight, targets, ignore_index=-100)
         logits = F.linear(h, self.tok_emb.weight)
         loss = None
         if targets is not None:
