@@ -213,7 +213,8 @@ def test_fused_qkv_and_gate_up_gemms_equal_the_separate_projections(streams, mon
     idx = torch.randint(0, model.cfg.vocab_size, (2, 12))
     calls = []
     fused = model_module.fused_linear
-    monkeypatch.setattr(model_module, "fused_linear", lambda h, ls: calls.append(len(ls)) or fused(h, ls))
+    assert fused(torch.randn(2, 32), (torch.nn.Linear(32, 4, bias=False),))[0].shape == (2, 4)  # CPU: unfused
+    monkeypatch.setattr(model_module, "fused_linear", lambda h, ls: calls.append(len(ls)) or fused(h, ls, fuse=True))
     results = []
     for split in (False, True):
         if split:
@@ -229,4 +230,5 @@ def test_fused_qkv_and_gate_up_gemms_equal_the_separate_projections(streams, mon
     monkeypatch.setattr(model_module, "fused_linear", fused)
     wrapped = model.layers[0].attn.fn
     h = torch.randn(1, 3, model.cfg.d_model)
-    assert all(torch.equal(a, l(h)) for a, l in zip(fused(h, (wrapped.wq, wrapped.wk)), (wrapped.wq, wrapped.wk)))
+    assert all(torch.equal(a, l(h)) for a, l in zip(fused(h, (wrapped.wq, wrapped.wk), fuse=True),
+                                                    (wrapped.wq, wrapped.wk)))
