@@ -120,6 +120,8 @@ def main() -> int:
                    help="1: also measure ours with the residual streams stored in bf16 (mhc_stream_dtype)")
     args = p.parse_args()
     require_file(args.model, "--model")
+    if args.profile_dir and os.path.exists(args.profile_dir) and not os.path.isdir(args.profile_dir):
+        raise UserError(f"--profile_dir {args.profile_dir} exists and is not a directory")
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     cfg = load_model_config(args.model)

@@ -82,6 +82,11 @@ def test_bench_pretrain_without_a_peer_and_with_the_profiler(tmp_path):
         assert len(summary["top"]) == 10 and all(t["self_ms"] >= 0 for t in summary["top"])
     # mHC's stream arithmetic dispatches more operators per step than the plain residual
     assert res["profile"]["ours"]["per_step"] > res["profile"]["ours_plain"]["per_step"]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    bad = run_script("scripts/bench_pretrain.py", "--model", TINY_MODEL, "--nanogpt_dir", "none", "--profile_dir",
+                     str(not_a_dir), check=False)
+    assert bad.returncode == 2 and "is not a directory" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_bench_pretrain_without_the_peer_says_how_to_get_it(tmp_path):
