@@ -190,6 +190,15 @@ def test_budget_curves_at_each_n(tmp_path):
     suite, _ = make_suite(tmp_path)
     text, tex = fill(tmp_path, suite)
     budget = section(text, "Budget curves")
+    assert "random search" not in budget  # no audit.json beside the held-out tasks: no row
+    held = json.load(open(os.path.join(suite, "base_bestofn_seed0", "config.json")))["args"]["tasks"]
+    wjson(os.path.join(os.path.dirname(held), "audit.json"),
+          {"overall": {"heldout": {"n_tasks": 4, "mean_best": {"32": 0.25, "192": 0.5, "960": 0.9},
+                                   "solve_rate": {"32": 0.0, "192": 0.125}}}})
+    text, tex = fill(tmp_path, suite)
+    budget = section(text, "Budget curves")
+    assert table_row(section(budget, "Mean best reward at N"), "-", "random search")[3:] == ["4", "0.250", "n/a", "0.500"]
+    assert table_row(section(budget, "Solve rate at N"), "-", "random search")[3:] == ["4", "0.000", "n/a", "0.125"]
     assert "N=32 | N=96 | N=192 |" in budget and "N=128" not in budget  # 192/960 x {32,128,512,960}, on the grid
     best, solve = section(budget, "Mean best reward at N"), section(budget, "Solve rate at N")
     for seed in (0, 1):

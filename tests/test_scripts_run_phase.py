@@ -53,6 +53,9 @@ def test_profiles_run_every_control_on_every_seed(name, tmp_path):
         assert step in steps, step
     if name == "paper":
         assert "--lr 0" in out and "--budget_match flops" in out and "--require_paper_mix" in out
+    # random search is audited at the runbook's points and at this profile's budget-curve points
+    want = {"paper": "1,32,128,512,960", "mini": "1,16,32,64,128,512,960"}[name]
+    assert f"--budgets {want} " in next(l for l in out.splitlines() if "audit_tasks:" in l)
     for line in out.splitlines():  # argparse keeps the last --lr: the control's own flag must come last
         if "ttt_lr0_seed" in line.split(":")[0]:
             lrs = line.split("--lr ")[1:]

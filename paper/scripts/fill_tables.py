@@ -258,6 +258,22 @@ class Evidence:
         self._memo["grid"] = budget_points(budget, avail)
         return self._memo["grid"]
 
+    def random_baseline(self) -> tuple[dict | None, str]:
+        """(held-out random-search levels {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}}, source):
+        the expected best of N uniformly random well-formed answers per task, from the audit.json
+        that run_phase writes beside the held-out task file (paper/scripts/audit_tasks.py)."""
+        for s in self.main_seeds:
+            tasks = (self.args.get(f"base_bestofn_seed{s}") or {}).get("tasks")
+            path = resolve(tasks, self.runs_dir)
+            if not path:
+                continue
+            audit_path = os.path.join(os.path.dirname(path), "audit.json")
+            audit = read_json(audit_path)
+            held = ((audit or {}).get("overall") or {}).get("heldout") if isinstance(audit, dict) else None
+            if isinstance(held, dict):
+                return held, audit_path
+        return None, "no audit.json beside the held-out tasks"
+
     def at_n(self, name: str, n: float) -> dict[str, float]:
         """task -> best reward within the first n samples (tasks with a curve only)."""
         return {t: best_at(c, n) for t, c in self.curves(name).items() if c}
@@ -612,6 +628,11 @@ def main() -> int:
            f"entry with samples <= N (0 if none); solved at N = best-so-far >= {SOLVED}. 95% bootstrap CIs over tasks.",
            ""]
     levels = ev.budget_levels()
+    rand, rand_src = ev.random_baseline()
+    if rand:
+        md += [f"Random search (last row of each table): the expected best of N uniformly random well-formed "
+               f"answers per held-out task, from `{os.path.relpath(rand_src)}` (paper/scripts/audit_tasks.py, "
+               f"its 960 answers per task); an arm below it searches worse than chance. {NA}: N not audited.", ""]
     for key, title in (("best", "Mean best reward at N"), ("solve", "Solve rate at N")):
         md += [f"### {title}", "", "| seed | arm | run | tasks | " + " | ".join(f"N={n}" for n in grid) + " |",
                "|---|---|---|---|" + "---|" * len(grid)]
@@ -619,6 +640,11 @@ def main() -> int:
             n_tasks = max((lv["at"][n]["n"] for n in grid), default=0)
             md.append(f"| {lv['seed']} | {lv['arm']} | `{lv['run']}` | {n_tasks} | "
                       + " | ".join(ci_cell(lv["at"][n][key], *lv["at"][n][key + "_ci"]) for n in grid) + " |")
+        if rand:
+            vals = rand.get("mean_best" if key == "best" else "solve_rate") or {}
+            md.append(f"| - | random search | `audit.json` | {rand.get('n_tasks', NA)} | "
+                      + " | ".join(fnum(vals[str(n)]) if isinstance(vals.get(str(n)), (int, float)) else NA
+                                   for n in grid) + " |")
         md.append("")
     missing = [f"`{lv['run']}`: {lv['missing']}" for lv in levels if lv["missing"]]
     if missing:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from discover_distill.artifacts import check_artifacts
 from discover_distill.cli import UserError, run
 from discover_distill.config import load_profile
+from discover_distill.stats import BUDGET_ANCHORS, budget_points
 
 PHASES = "ABCDEF"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,9 +100,14 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                      "--out_train", tasks["train"], "--out_heldout", tasks["heldout"], *t["extra"]],
                       done=exists(tasks["train"], tasks["heldout"])))
     audit = f"{D}/discovery/audit.json"  # random-search baselines, answer lengths, split and corpus checks
+    # random search at the runbook's points and at the budget-curve points of this profile's budget
+    # (the registry puts it under best-of-N and TTT in the budget tables)
+    per_round = suite["rollouts"]
+    curve_points = budget_points(suite["ttt_steps"] * per_round, [per_round * i for i in range(1, suite["ttt_steps"] + 1)])
+    audit_budgets = ",".join(str(n) for n in sorted({1, *BUDGET_ANCHORS, *curve_points}))
     steps.append(Step("C", "audit_tasks", [py, "paper/scripts/audit_tasks.py", "--tasks", tasks["heldout"], tasks["train"],
                                            "--tokenizer", tok_model, "--corpus", raw["train"], "--max_new_tokens",
-                                           str(suite["max_new_tokens"]), "--json_out", audit,
+                                           str(suite["max_new_tokens"]), "--budgets", audit_budgets, "--json_out", audit,
                                            *profile.get("audit", {}).get("extra", [])],
                       done=exists(audit)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
