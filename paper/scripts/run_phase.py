@@ -104,11 +104,13 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     # (the registry puts it under best-of-N and TTT in the budget tables)
     per_round = suite["rollouts"]
     curve_points = budget_points(suite["ttt_steps"] * per_round, [per_round * i for i in range(1, suite["ttt_steps"] + 1)])
-    audit_budgets = ",".join(str(n) for n in sorted({1, *BUDGET_ANCHORS, *curve_points}))
+    audit_extra = profile.get("audit", {}).get("extra", [])
+    audit_budgets = [] if "--budgets" in audit_extra else \
+        ["--budgets", ",".join(str(n) for n in sorted({1, *BUDGET_ANCHORS, *curve_points}))]  # else the profile's
     steps.append(Step("C", "audit_tasks", [py, "paper/scripts/audit_tasks.py", "--tasks", tasks["heldout"], tasks["train"],
                                            "--tokenizer", tok_model, "--corpus", raw["train"], "--max_new_tokens",
-                                           str(suite["max_new_tokens"]), "--budgets", audit_budgets, "--json_out", audit,
-                                           *profile.get("audit", {}).get("extra", [])],
+                                           str(suite["max_new_tokens"]), *audit_budgets, "--json_out", audit,
+                                           *audit_extra],
                       done=exists(audit)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
 
