@@ -4,6 +4,9 @@ loop (sample -> score -> these -> Adam step); everything here is a function of t
 """
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+
 import torch
 
 from .lora import adapters_for_rows, lora_modules
@@ -46,25 +49,24 @@ def length_buckets(lengths: list[int], max_buckets: int = 3) -> list[list[int]]:
     rambling row then stop paying for the rambler's length."""
     N = len(lengths)
     values = sorted(set(lengths))
-    def cost(cuts):  # cuts: the largest length of every group but the last
-        total, lo = 0, -1
-        for hi in list(cuts) + [values[-1]]:
-            total += sum(1 for x in lengths if lo < x <= hi) * hi
-            lo = hi
+    upto = list(itertools.accumulate(Counter(lengths)[v] for v in values))  # rows with length <= values[i]
+
+    def cost(cuts: tuple[int, ...]) -> int:  # cuts: indices into values of every group's longest but the last
+        total, below = 0, 0
+        for i in list(cuts) + [len(values) - 1]:
+            total += (upto[i] - below) * values[i]
+            below = upto[i]
         return total + N * len(cuts)
-    best = ()
-    for a in values[:-1]:
-        if cost((a,)) < cost(best):
-            best = (a,)
-        if max_buckets >= 3:
-            for b in values[:-1]:
-                if b > a and cost((a, b)) < cost(best):
-                    best = (a, b)
+
+    candidates = [()] + [(a,) for a in range(len(values) - 1)]
+    if max_buckets >= 3:
+        candidates += [(a, b) for a in range(len(values) - 1) for b in range(a + 1, len(values) - 1)]
+    best = min(candidates, key=lambda c: (cost(c), len(c)))
     out, lo = [], -1
-    for hi in list(best) + [values[-1]]:
-        out.append([i for i, x in enumerate(lengths) if lo < x <= hi])
-        lo = hi
-    return [b for b in out if b]
+    for i in list(best) + [len(values) - 1]:
+        out.append([r for r, x in enumerate(lengths) if lo < x <= values[i]])
+        lo = values[i]
+    return out
 
 
 def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]], group_of_row: list[int],
