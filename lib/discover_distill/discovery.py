@@ -187,6 +187,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
     curves: list[list[dict]] = [[] for _ in tasks]
     n_params = base_params(model)
     V = tok.vocab_size
+    moved = False  # has any adapter left its fresh state (B = 0)? Read from the last step's update norms
     for step in range(1, cfg.ttt_steps + 1):
         # 1. start states and prompts: (task k, archive state) groups
         groups, group_prompts, counts = [], [], []
@@ -238,7 +239,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
             # base log-probs: the KL shaping needs them, and the KL-to-base metric is reported for
             # every learning variant (kl_lambda = 0 included; that forward is not charged to its FLOPs).
             # While every adapter is fresh (B = 0: the first step) the policy is the base, bit for bit.
-            base_pass = any(n != 0.0 for n in lora_update_norms(model, K))
+            base_pass = moved
             if base_pass:
                 with torch.no_grad(), lora_disabled(model):
                     logp_base, _ = completion_logprobs(model, train_prompts, train_comps, row_group, None, dtype,
@@ -271,6 +272,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
                 stats[k] = {"kl_to_base": 0.0, "entropy": float(-(s.logprobs[row_task == k] * m).sum() / n_tok),
                             "loss": 0.0, "grad_norm": 0.0}
         update_norms = lora_update_norms(model, K)
+        moved = any(n != 0.0 for n in update_norms)
         # 5. bookkeeping, archive, metrics, adapters
         gen_per_row = s.mask.sum(1).tolist()
         for k, st in enumerate(states):
