@@ -1,4 +1,5 @@
 import random
+import re
 
 from discover_distill.corpus import FillerGrammar, attempt_stats, generate_lines
 from discover_distill.tasks import FAMILIES, make_task
@@ -57,3 +58,46 @@ def test_small_instance_space_shows_the_split_holds():
     assert len(heldout) > 300
     assert not [s for s in heldout if f"Q: {fam.prompt(s)} " in text]
     assert sum(f"Q: {fam.prompt(s)} " in text for s in train) > 50
+
+
+def test_difficulty_mix_is_followed_and_parsed():
+    from discover_distill.corpus import parse_difficulties
+    from discover_distill.tasks import PAPER_MIX
+    import pytest
+
+    stats = {}
+    one = parse_difficulties("1")
+    lines = [l for l in generate_lines(600, 0, stats=stats, difficulties=one) if l.startswith("Q: ")]
+    # difficulty 1 tours have 8 points, levels 2 and 3 have 9 and 10
+    tours = [l.split("||")[0] for l in lines if l.startswith("Q: tour:")]
+    assert tours and all(len(re.findall(r"\b[a-z]\d+,\d+", l)) == 8 for l in tours)
+    weighted = parse_difficulties("1:3,3:1")
+    assert weighted["knapsack"] == ((1, 3.0), (3, 1.0))
+    held = parse_difficulties("heldout", PAPER_MIX, 3.0)
+    assert dict(held["gridpath"]) == {1: 1.0, 2: 1.0, 3: 3.0}
+    assert dict(held["tour"]) == {1: 1.0, 2: 3.0, 3: 3.0}
+    for bad in ("0", "1:0", "x", "1:-2"):
+        with pytest.raises(ValueError):
+            parse_difficulties(bad)
+
+
+def test_drill_lines_ask_facts_the_prompt_holds():
+    stats = {}
+    lines = list(generate_lines(600, 2, mix={"drill": 1.0}, stats=stats))
+    assert set(stats["kinds"]) == {"drill"} and set(stats["families"]) == set(FAMILIES)
+    for line in lines:
+        prompt, rest = line[3:].split(" || ")
+        question, answer = rest.split(" A: ")
+        if question.startswith("weight/value of "):       # knapsack: the item's own pair
+            assert f" {question[16]}{answer} " in prompt + " " or f" {question[16]}{answer}," in prompt
+        elif question.startswith(("number ", "point ")):  # partition, tour
+            assert f" {question.split()[1][0]}{answer}" in prompt
+        elif question.startswith("row "):                 # gridpath (column number), assign (column letter)
+            _, r, _, c = question[:-1].split()
+            rows = prompt.split("rows ")[1].split(",")[0].split()
+            col = int(c) - 1 if c.isdigit() else ord(c) - ord("a")
+            assert rows[int(r) - 1][col] == answer
+        else:                                             # golomb
+            d = int(question.split()[2])
+            forbid = prompt.split("none equal to ")[1].split(",")[0].split()
+            assert answer == ("no" if str(d) in forbid else "yes")

@@ -44,6 +44,19 @@ def test_filler_frac_zero_gives_only_task_lines(tmp_path):
     assert all(line.startswith("Q: ") for line in lines)
 
 
+def test_task_mix_and_difficulties(tmp_path):
+    out = gen(tmp_path, "--filler_frac", "0.1", "--task_mix", "solved=1,improve=1", "--difficulties", "1").stdout
+    kinds = out.split("train lines by kind:")[1].splitlines()[0]
+    assert "solved" in kinds and "improve" in kinds and "plain" not in kinds and "demo" not in kinds
+    assert "d1 100%" in out.split("task-line difficulties:")[1].splitlines()[0]
+    lines = (tmp_path / "deep" / "raw" / "train.txt").read_text().splitlines()
+    assert all("||" not in l or "improve on it" in l for l in lines if l.startswith("Q: "))
+    default = gen(tmp_path / "d").stdout  # the held-out levels of the paper mix, weighted 3:1
+    assert "gridpath: d1 20% d2 20% d3 60%" in default
+    one_line_error(gen(tmp_path, "--task_mix", "solved=1,bogus=2", check=False), "--task_mix", "bogus")
+    one_line_error(gen(tmp_path, "--difficulties", "4", check=False), "--difficulties")
+
+
 def test_unknown_flag_and_bad_values(tmp_path):
     proc = gen(tmp_path, "--bogus", check=False)
     assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr

@@ -7,6 +7,9 @@ Line kinds (one document per line; default shares in MIX):
   scored    Q: <prompt> A: <attempt> || score 0.62       the verifier's score, not a made-up one
   improve   Q: <prompt> || previous attempt (score s): <attempt> || improve on it. A: <better answer>
   demo      Q: <prompt> || example response: <demo> || now answer with a response of your own. A: <answer>
+  drill     Q: <prompt> || weight/value of d? A: 1/50   one fact looked up in the instance (not in MIX:
+            a profile adds it with --task_mix); answers are pure functions of the prompt, which the
+            optimal answers are too, but through far more computation
   filler    sentences of a probabilistic grammar over a large pseudo-word lexicon; its perplexity
             measures retention (forgetting) after consolidation, and its lexicon is rich enough
             to support a 32k-piece BPE vocabulary.
@@ -22,11 +25,57 @@ from typing import Iterator
 
 from . import prompts
 from .tasks import FAMILIES, sample_instance
+from .tasks.base import LABELS
 
 MIX = {"filler": 0.40, "solved": 0.18, "plain": 0.12, "scored": 0.12, "improve": 0.10, "demo": 0.08}
 LEXICON_SEED = 20260101   # the filler lexicon is fixed: train and val text share one language
 LEXICON_SIZE = 40000
 DIFFICULTIES = (1, 2, 3)
+TASK_KINDS = ("solved", "plain", "scored", "improve", "demo", "drill")
+# A difficulty mix: per family, (level, weight) pairs. The corpus should cover the levels the suite
+# asks about: a model trained on all levels alike writes answers sized for any of them.
+DifficultyMix = dict[str, tuple[tuple[int, float], ...]]
+UNIFORM: DifficultyMix = {f: tuple((d, 1.0) for d in DIFFICULTIES) for f in FAMILIES}
+
+
+def parse_difficulties(spec: str, heldout_mix: dict[str, tuple[int, ...]] | None = None,
+                       heldout_weight: float = 3.0) -> DifficultyMix:
+    """A difficulty mix from a flag value: "1,2,3" (uniform over those levels), "1:3,2:1" (weights),
+    or "heldout" (each family's held-out levels `heldout_mix` weighted `heldout_weight`:1 against
+    its other levels). Raises ValueError with a readable message."""
+    spec = spec.strip()
+    if spec == "heldout":
+        if heldout_mix is None:
+            raise ValueError("'heldout' needs the held-out difficulty mix")
+        return {f: tuple((d, heldout_weight if d in heldout_mix.get(f, DIFFICULTIES) else 1.0) for d in DIFFICULTIES)
+                for f in FAMILIES}
+    pairs = []
+    for part in (x.strip() for x in spec.split(",")):
+        level, _, weight = part.partition(":")
+        try:
+            d, w = int(level), float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"expected levels like '1,2' or '1:3,2:1' or 'heldout', got {spec!r}") from None
+        if d not in DIFFICULTIES or not w > 0:
+            raise ValueError(f"level {d} weight {w}: levels are {DIFFICULTIES} and weights must be > 0")
+        pairs.append((d, w))
+    return {f: tuple(pairs) for f in FAMILIES}
+
+
+def describe_difficulties(mix: DifficultyMix) -> str:
+    """One line: each distinct per-family mix as level shares (for logs and the corpus report)."""
+    groups: dict[str, list[str]] = {}
+    for f, pairs in sorted(mix.items()):
+        total = sum(w for _, w in pairs)
+        groups.setdefault(" ".join(f"d{d} {w / total:.0%}" for d, w in pairs), []).append(f)
+    return "; ".join(f"{', '.join(fs)}: {desc}" for desc, fs in groups.items())
+
+
+def draw_difficulty(pairs: tuple[tuple[int, float], ...], rng: random.Random) -> int:
+    if len(pairs) == 1:
+        return pairs[0][0]
+    levels, weights = zip(*pairs)
+    return rng.choices(levels, weights)[0]
 
 _ONSETS = ["", "b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gl", "kr",
            "pl", "st", "tr", "sh", "ch", "th", "sk", "sn", "fl", "gr"]
@@ -87,14 +136,39 @@ class FillerGrammar:
         return " ".join(self.sentence(rng) for _ in range(rng.choice((1, 1, 2, 2, 3))))
 
 
-def task_line(kind: str, rng: random.Random) -> tuple[str, str, float | None]:
+def _drill(family: str, spec: dict, rng: random.Random) -> tuple[str, str]:
+    """(question, answer): one fact of the instance, the kind a heuristic for the family reads."""
+    if family == "knapsack":
+        i = rng.randrange(len(spec["weights"]))
+        return f"weight/value of {LABELS[i]}?", f"{spec['weights'][i]}/{spec['values'][i]}"
+    if family == "partition":
+        i = rng.randrange(len(spec["nums"]))
+        return f"number {LABELS[i]}?", str(spec["nums"][i])
+    if family == "tour":
+        i = rng.randrange(len(spec["points"]))
+        return f"point {LABELS[i]}?", "{},{}".format(*spec["points"][i])
+    if family in ("gridpath", "assign"):
+        rows = spec["grid" if family == "gridpath" else "costs"]
+        r, c = rng.randrange(len(rows)), rng.randrange(len(rows[0]))
+        col = str(c + 1) if family == "gridpath" else LABELS[c]
+        return f"row {r + 1} column {col}?", rows[r][c]
+    if family == "golomb":
+        d = rng.randrange(1, spec["L"] + 1)
+        return f"is difference {d} allowed?", "no" if d in spec["forbid"] else "yes"
+    raise ValueError(f"no drill for family {family!r}")
+
+
+def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None = None) -> tuple[str, str, float | None]:
     """(line, family, score of the shown attempt or None) for one task line of `kind`."""
     family = rng.choice(sorted(FAMILIES))
     fam = FAMILIES[family]
-    spec, solution = sample_instance(family, rng, rng.choice(DIFFICULTIES), "train", with_solution=True)
+    level = rng.choice(DIFFICULTIES) if difficulties is None else draw_difficulty(difficulties[family], rng)
+    spec, solution = sample_instance(family, rng, level, "train", with_solution=True)
     p = fam.prompt(spec)
     if kind == "solved":
         return prompts.with_answer(prompts.plain_prompt(p), solution), family, None
+    if kind == "drill":
+        return prompts.drill_line(p, *_drill(family, spec, rng)), family, None
     attempt = fam.attempt(spec, rng)
     score = fam.reward(spec, attempt)
     if kind == "plain":
@@ -115,9 +189,11 @@ def task_line(kind: str, rng: random.Random) -> tuple[str, str, float | None]:
 
 
 def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
-                   grammar: FillerGrammar | None = None, stats: dict | None = None) -> Iterator[str]:
-    """n corpus lines, deterministic in (n, seed, mix). `stats`, if given, collects counts per
-    kind and family and the scores of the imperfect attempts per family."""
+                   grammar: FillerGrammar | None = None, stats: dict | None = None,
+                   difficulties: DifficultyMix | None = None) -> Iterator[str]:
+    """n corpus lines, deterministic in (n, seed, mix, difficulties; None = levels 1-3 uniformly).
+    `stats`, if given, collects counts per kind and family and the scores of the imperfect attempts
+    per family."""
     mix = mix or MIX
     kinds, weights = zip(*sorted(mix.items()))
     cum = list(itertools.accumulate(weights))
@@ -128,7 +204,7 @@ def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
         if kind == "filler":
             line, family, score = grammar.line(rng), None, None
         else:
-            line, family, score = task_line(kind, rng)
+            line, family, score = task_line(kind, rng, difficulties)
         if stats is not None:
             stats.setdefault("kinds", {}).setdefault(kind, 0)
             stats["kinds"][kind] += 1

@@ -8,6 +8,7 @@ followed by EOS); the model's answer follows `A:` and ends at EOS or at the sepa
     scored   Q: <task prompt> A: <attempt> || score 0.62            (corpus only: graded attempts)
     improve  Q: <task prompt> || previous attempt (score 0.62): <attempt> || improve on it. A: <answer>
     demo     Q: <task prompt> || example response: <demo> || now answer with a response of your own. A: <answer>
+    drill    Q: <task prompt> || <question about the instance> A: <answer>   (corpus only: reading the instance)
 """
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def demo_prompt(task_prompt: str, demonstration: str) -> str:
 def with_answer(prompt: str, answer: str) -> str:
     """A full corpus/demonstration line: prompt followed by its answer."""
     return f"{prompt} {answer}"
+
+
+def drill_line(task_prompt: str, question: str, answer: str) -> str:
+    """A corpus line asking one fact of the instance (an item's weight and value, a cell), so that
+    the model learns to look things up in its prompt."""
+    return f"Q: {task_prompt} {SEP} {question} {ANSWER_TAG} {answer}"
 
 
 def scored_line(task_prompt: str, attempt: str, score: float) -> str:

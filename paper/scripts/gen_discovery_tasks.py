@@ -30,12 +30,7 @@ import random
 
 from discover_distill.checkpoint import atomic_write_text
 from discover_distill.cli import UserError, run
-from discover_distill.tasks import FAMILIES, make_task
-
-# Difficulties per family in the default files (cycled, balanced). From the audit (960 random answers
-# per task): gridpath d2 and the d1 levels of most families are solved by random search far too often.
-PAPER_MIX = {"assign": (2, 3), "golomb": (2, 3), "gridpath": (3,), "knapsack": (2, 3), "partition": (2, 3),
-             "tour": (2, 3)}
+from discover_distill.tasks import FAMILIES, PAPER_MIX, make_task
 
 
 def parse_args(argv=None) -> argparse.Namespace:

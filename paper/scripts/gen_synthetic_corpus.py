@@ -21,7 +21,9 @@ import time
 
 from discover_distill.fileio import atomic_write  # torch-free: the script starts fast
 from discover_distill.cli import UserError, run
-from discover_distill.corpus import MIX, FillerGrammar, attempt_stats, generate_lines
+from discover_distill.corpus import (MIX, TASK_KINDS, FillerGrammar, attempt_stats, describe_difficulties, generate_lines,
+                                     parse_difficulties)
+from discover_distill.tasks import PAPER_MIX
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,14 +40,46 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="number of filler-only held-out lines (default: --val_lines)")
     p.add_argument("--filler_frac", type=float, default=MIX["filler"],
                    help="share of filler-language lines in [0, 1); task line kinds share the rest")
+    p.add_argument("--task_mix", default=None,
+                   help="relative shares of the task line kinds, e.g. 'solved=3,plain=1,scored=1,improve=2,demo=1' "
+                        "(kinds left out get none; default: " +
+                        ",".join(f"{k}={v}" for k, v in MIX.items() if k != "filler") + ")")
+    p.add_argument("--difficulties", default="heldout",
+                   help="difficulty mix of the task lines: 'heldout' (each family's held-out levels of the paper "
+                        "mix weighted --heldout_weight:1 against its other levels), levels '1,2,3' (uniform) or "
+                        "weights '1:3,2:1'")
+    p.add_argument("--heldout_weight", type=float, default=3.0,
+                   help="with --difficulties heldout: weight of a family's held-out levels against 1 for the others")
     return p.parse_args(argv)
 
 
+def task_kind_mix(spec: str | None, filler_frac: float) -> dict[str, float]:
+    """Line-kind shares summing to 1: `filler_frac` filler, the task kinds sharing the rest."""
+    shares = {k: v for k, v in MIX.items() if k != "filler"}
+    if spec is not None:
+        shares = {}
+        for part in (x.strip() for x in spec.split(",") if x.strip()):
+            kind, _, value = part.partition("=")
+            if kind not in TASK_KINDS:
+                raise UserError(f"--task_mix: unknown kind {kind!r}; kinds: "
+                                f"{', '.join(TASK_KINDS)}")
+            try:
+                shares[kind] = float(value)
+            except ValueError:
+                raise UserError(f"--task_mix: {part!r} is not kind=number") from None
+            if not shares[kind] >= 0:
+                raise UserError(f"--task_mix: {part!r}: shares must be >= 0")
+        if not sum(shares.values()) > 0:
+            raise UserError("--task_mix: the shares sum to 0")
+    total = sum(shares.values())
+    return {"filler": filler_frac, **{k: v * (1 - filler_frac) / total for k, v in shares.items()}}
+
+
 def write_corpus(path: str, n: int, seed: int, mix: dict, grammar: FillerGrammar, stats: dict,
-                 seen: set[str] | None = None) -> None:
+                 seen: set[str] | None = None, difficulties=None) -> None:
     """`seen`, if given, collects the lines that are not task lines (they might recur as filler)."""
     def write(f):
-        for line in generate_lines(n, seed, mix, grammar, stats):
+        for line in generate_lines(n, seed, mix, grammar, stats, difficulties):
             if seen is not None and not line.startswith("Q: "):
                 seen.add(line)
             f.write(line + "\n")
@@ -87,20 +121,26 @@ def main() -> int:
             raise UserError(f"{flag}: is a directory: {path}")
     if len({os.path.abspath(p) for _, p in outs}) < len(outs):
         raise UserError("--train_out, --val_out and --filler_val_out must be different files")
-    task_share = 1 - MIX["filler"]
-    mix = {k: (args.filler_frac if k == "filler" else v * (1 - args.filler_frac) / task_share) for k, v in MIX.items()}
+    mix = task_kind_mix(args.task_mix, args.filler_frac)
+    if not args.heldout_weight > 0:
+        raise UserError(f"--heldout_weight must be > 0, got {args.heldout_weight}")
+    try:
+        difficulties = parse_difficulties(args.difficulties, PAPER_MIX, args.heldout_weight)
+    except ValueError as e:
+        raise UserError(f"--difficulties: {e}") from None
     t0 = time.time()
     grammar = FillerGrammar()
     stats: dict = {}
     train_filler: set[str] = set()
-    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats, train_filler)
-    write_corpus(args.val_out, args.val_lines, args.seed * 2 + 1, mix, grammar, {})
+    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats, train_filler, difficulties)
+    write_corpus(args.val_out, args.val_lines, args.seed * 2 + 1, mix, grammar, {}, difficulties=difficulties)
     dropped = write_filler_split(filler_out, filler_lines, args.seed, grammar, train_filler)
     print(f"wrote {args.train_lines} train lines -> {args.train_out}, {args.val_lines} val lines -> {args.val_out}, "
           f"{filler_lines} filler-only held-out lines -> {filler_out} ({dropped} repeats of train lines dropped) "
           f"in {time.time() - t0:.1f}s")
     n = sum(stats["kinds"].values())
     print("train lines by kind:   " + ", ".join(f"{k} {v} ({100 * v / n:.1f}%)" for k, v in sorted(stats["kinds"].items())))
+    print("task-line difficulties: " + describe_difficulties(difficulties))
     print("task lines by family:  " + ", ".join(f"{k} {v}" for k, v in sorted(stats.get("families", {}).items())))
     print("imperfect attempts (verifier reward) per family:")
     print(f"  {'family':<10} {'n':>6} {'mean':>6} {'std':>6} {'min':>5} {'max':>5} {'=0':>6} {'>=.99':>6}")
