@@ -6,8 +6,12 @@
 
 Streams the input in chunks of --chunk_lines lines (memory stays flat in the input size) and
 encodes each chunk on all CPUs. Writes <output> (raw little-endian tokens: uint16 when the
-vocabulary fits, else uint32) and then its sidecar <output minus .bin>.json (dtype, counts,
-tokenizer and source sha256). Blank lines are skipped.
+vocabulary fits, else uint32), its document index <output minus .bin>.docs.npy (int64 start of
+every document, for pretraining rows aligned to documents) and then its sidecar
+<output minus .bin>.json (dtype, counts, tokenizer and source sha256, document length stats).
+Blank lines are skipped. With --max_doc_tokens N (the pipeline passes pretraining seq_len + 1), a
+task line ("Q: ...") longer than N tokens stops the run, naming its line, before anything is
+written; longer filler lines are only counted.
 
 Packing A2's val.txt also packs the filler-only held-out split A2 writes beside it (val_filler.txt
 -> val_filler.bin beside --output), so the runbook's commands, as written, give E2 its headline
@@ -37,6 +41,9 @@ def main() -> int:
     p.add_argument("--append_bos", type=int, default=0, choices=[0, 1], help="1 = BOS (id 2) before every document")
     p.add_argument("--chunk_lines", type=int, default=10_000,
                    help="lines encoded per batch (count, >= 1); bounds memory, does not change the output")
+    p.add_argument("--max_doc_tokens", type=int, default=0,
+                   help="tokens (EOS/BOS included); a task line longer than this is an error, longer filler lines "
+                        "are counted; pass pretraining seq_len + 1; 0 = no check")
     p.add_argument("--filler_input", default="auto",
                    help="also pack this filler-only split to <--output dir>/val_filler.bin; auto = val_filler.txt "
                         "beside an --input named val.txt, when it exists; none = off")
@@ -49,6 +56,8 @@ def main() -> int:
         raise UserError(f"--output {args.output} is a directory")
     if args.chunk_lines < 1:
         raise UserError(f"--chunk_lines must be >= 1 (got {args.chunk_lines})")
+    if args.max_doc_tokens < 0:
+        raise UserError(f"--max_doc_tokens must be >= 0 (got {args.max_doc_tokens})")
     if os.path.getsize(args.input) == 0:
         raise UserError(f"--input: file is empty: {args.input}")
     filler = args.filler_input
@@ -69,10 +78,14 @@ def pack(tok: Tokenizer, src: str, out: str, args: argparse.Namespace) -> None:
     with tqdm(total=os.path.getsize(src), unit="B", unit_scale=True, desc="tokenizing",
               disable=not sys.stderr.isatty()) as bar:
         meta = pack_text_file(tok, src, out, append_eos=bool(args.append_eos),
-                              append_bos=bool(args.append_bos), chunk_lines=args.chunk_lines, progress=bar.update)
+                              append_bos=bool(args.append_bos), chunk_lines=args.chunk_lines, progress=bar.update,
+                              max_doc_tokens=args.max_doc_tokens)
     dt = time.time() - t0
+    lens = meta["doc_tokens"]
+    over = f", {lens['over_max']} filler over {args.max_doc_tokens}" if args.max_doc_tokens else ""
     print(f"{out}: {meta['num_tokens']} tokens ({meta['dtype']}) from {meta['num_docs']} documents "
-          f"in {dt:.1f}s ({meta['num_tokens'] / max(dt, 1e-9) / 1e6:.2f}M tok/s); sidecar {sidecar_path(out)}")
+          f"(max {lens['max']}, p99 {lens['p99']} tokens{over}) in {dt:.1f}s "
+          f"({meta['num_tokens'] / max(dt, 1e-9) / 1e6:.2f}M tok/s); sidecar {sidecar_path(out)}")
 
 
 if __name__ == "__main__":

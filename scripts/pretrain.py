@@ -13,6 +13,12 @@ Same script on one GPU, several GPUs, or several nodes (global batch = micro_bs 
 
 Ctrl+C once pauses after the current step with a checkpoint; continue with the same command plus
 `--resume auto`, which reproduces the uninterrupted run exactly.
+
+Training rows (`--packing aligned`, the default) start at a document start and hold whole
+documents, best-fit packed and padded (data.AlignedBatchIterator), so an answer always sees its
+task prompt; the loss is the mean over the real target tokens of the whole global batch.
+`--packing random` draws windows at random offsets instead (data.BatchIterator). Validation uses
+the same sequential windows either way, comparable with retention (E2).
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from discover_distill import checkpoint as ck
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.config import load_model_config, save_model_config
-from discover_distill.data import BatchIterator, PackedTokens
+from discover_distill.data import IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens
 from discover_distill.distributed import (all_reduce_mean, any_rank, barrier, init_distributed,
                                           shutdown_distributed)
 from discover_distill.evaluate import perplexity
@@ -75,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fused_loss", type=int, default=0, choices=[0, 1],
                    help="1: LM head and cross-entropy in row chunks, with no [B, T, V] logits or fp32 copy of "
                         "them (losses.linear_cross_entropy); same loss and gradients up to rounding")
+    p.add_argument("--packing", default="aligned", choices=["aligned", "random"],
+                   help="aligned: rows start at a document start and hold whole documents, best-fit packed and "
+                        "padded | random: windows of seq_len + 1 tokens at random offsets")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -149,11 +158,15 @@ def main() -> int:
     model.fused_loss = bool(args.fused_loss)
     optimizer = model.configure_optimizer(weight_decay=args.weight_decay, lr=args.lr, betas=(0.9, 0.95),
                                           device_type=device.type)
-    batches = BatchIterator(train, args.seq_len, args.micro_bs, seed=args.seed, rank=info.rank,
-                            world_size=info.world_size)
+    iterator = AlignedBatchIterator if args.packing == "aligned" else BatchIterator
+    batches = iterator(train, args.seq_len, args.micro_bs, seed=args.seed, rank=info.rank, world_size=info.world_size)
     if resume is not None:
         path, state = resume
         saved = state.get("args", {})
+        saved_packing = saved.get("packing", "random")  # runs from before --packing drew random windows
+        if saved_packing != args.packing:
+            raise UserError(f"--packing {args.packing} differs from the checkpoint's {saved_packing} ({path}): "
+                            f"resume with --packing {saved_packing}")
         for key in ("seq_len", "micro_bs"):
             if saved.get(key) is not None and saved[key] != getattr(args, key):
                 raise UserError(f"--{key} {getattr(args, key)} differs from the checkpoint's {saved[key]} ({path})")
@@ -167,6 +180,7 @@ def main() -> int:
         ck.restore_rng_state(state["rng"])
         start_step = int(state["step"])
         say(f"resuming from {path} at step {start_step}")
+    packing_stats = batches.epoch_stats() if args.packing == "aligned" else {}
     n_params = model.num_params()
     flops_per_token = model.flops_per_token(args.seq_len)
     peak = peak_flops(device)
@@ -187,12 +201,17 @@ def main() -> int:
             **run_args, "global_bs": global_bs, "tokens_per_step": tokens_per_step, "world_size": info.world_size,
             "device": str(device), "dtype": str(dtype).replace("torch.", ""), "compile": compile_mode,
             "num_params": n_params, "flops_per_token": flops_per_token,
-            "tokenizer_sha256": train.tokenizer_sha256, "train_tokens": len(train), "val_tokens": len(val)})
+            "tokenizer_sha256": train.tokenizer_sha256, "train_tokens": len(train), "val_tokens": len(val),
+            **{f"packing_{k}": v for k, v in packing_stats.items()}})
         if resume is not None:
             truncate_metrics(metrics_path, start_step)
         say(f"model {args.model}: {n_params / 1e6:.2f}M parameters | device {device} {str(dtype)[6:]} | "
             f"world {info.world_size} | global batch {global_bs} x {args.seq_len} = {tokens_per_step} tokens/step"
             f" | grad_accum {accum} | compile {compile_mode}")
+        if packing_stats:
+            st = packing_stats
+            say(f"packing aligned: {st['rows']} rows of {args.seq_len + 1} tokens in epoch {st['epoch']} | "
+                f"fill {100 * st['fill']:.1f}% | {st['docs_cut']} documents longer than a row cut into pieces")
 
     def save_checkpoint(step: int, as_step_file: bool) -> str:
         state = {"kind": "pretrain", "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -237,8 +256,16 @@ def main() -> int:
         for group in optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=device)
-        for micro in range(accum):
-            x, y = batches.next_batch()
+        micro_batches = [batches.next_batch() for _ in range(accum)]
+        # Each micro-batch's loss is the mean over its real targets; weighting it by its share of the
+        # real targets of all micro-batches on all ranks (DDP averages over ranks) makes the update the
+        # mean over every real target of the global batch, the same on any number of ranks.
+        # Without padding (random windows) every weight is 1 / accum.
+        counts = [int((y != IGNORE_INDEX).sum()) for _, y in micro_batches]
+        mean_count = (all_reduce_mean(torch.tensor(float(sum(counts)), device=device), info) if info.enabled
+                      else float(max(sum(counts), 1)))
+        for micro, (x, y) in enumerate(micro_batches):
+            weight = counts[micro] / mean_count
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             sync_ctx = train_model.no_sync() if info.enabled and micro < accum - 1 else contextlib.nullcontext()
             with sync_ctx:
@@ -248,8 +275,8 @@ def main() -> int:
                     _, loss = train_model(x, targets=y)
                 if step + 1 == args.debug_nan_at_step:
                     loss = loss * float("nan")
-                (loss / accum).backward()
-            step_loss += loss.detach() / accum
+                (loss * weight).backward()
+            step_loss += loss.detach() * weight
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip if args.grad_clip > 0 else
                                                    float("inf"))
         bad |= ~(torch.isfinite(step_loss) & torch.isfinite(grad_norm))

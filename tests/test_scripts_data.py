@@ -47,6 +47,9 @@ def test_runbook_commands_quietly_build_tokenizer_and_bins(raw, tmp_path):
         got = np.fromfile(out, dtype="<u2")
         want = tok.encode(lines[0]) + [tok.eos_id]
         assert len(got) == side["num_tokens"] and got[:len(want)].tolist() == want
+        starts = np.load(tmp_path / "packed" / f"{split}.docs.npy")  # the document index beside it
+        assert side["doc_index"]["file"] == f"{split}.docs.npy" and len(starts) == len(lines)
+        assert starts[1] == len(want) and f"max {side['doc_tokens']['max']}, p99" in proc.stdout
     # The same command again reproduces the same model bytes.
     run_script("scripts/train_tokenizer.py", "--input", str(raw / "train.txt"), "--model_prefix",
                str(tmp_path / "again"), "--vocab_size", "400", "--model_type", "bpe")
@@ -92,6 +95,25 @@ def test_prepare_data_errors(raw, tiny_data, tmp_path):
                       "--bogus", check=False)
     assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr
     assert not list(tmp_path.glob("x*"))
+
+
+def test_prepare_data_refuses_an_over_long_task_line(tiny_data, tmp_path):
+    """--max_doc_tokens: a task line that would not fit one pretraining row stops the run with its
+    line number and nothing is written; filler lines over it are only counted."""
+    src = tmp_path / "in.txt"
+    long_task = "Q: sort " + " ".join(str(i) for i in range(40)) + " A: 0"
+    src.write_text(f"the alpha beta\n\nQ: sort 1 2 A: 1 2\n{long_task}\n")
+    out = tmp_path / "packed" / "x.bin"
+    cmd = ["scripts/prepare_data.py", "--tokenizer", tiny_data["tokenizer"], "--input", str(src), "--output", str(out),
+           "--max_doc_tokens", "20"]
+    one_line_error(run_script(*cmd, check=False), "in.txt:4: task line of", "--max_doc_tokens 20")
+    assert not list(tmp_path.rglob("x*")) and not list(tmp_path.rglob(".tmp-*"))
+    src.write_text(f"the alpha beta\n{long_task.replace('Q: ', 'so: ')}\nQ: sort 1 2 A: 1 2\n")
+    proc = run_script(*cmd)
+    side = json.load(open(tmp_path / "packed" / "x.json"))
+    assert side["doc_tokens"]["over_max"] == 1 and side["doc_tokens"]["max_doc_tokens"] == 20
+    assert "1 filler over 20" in proc.stdout
+    one_line_error(run_script(*cmd[:-1], "-1", check=False), "--max_doc_tokens")
 
 
 def test_packing_val_also_packs_the_filler_split_beside_it(raw, tiny_data, tmp_path):

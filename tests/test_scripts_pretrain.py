@@ -30,6 +30,8 @@ def test_artifacts_and_tracker(tiny_data, tmp_path):
     out = tmp_path / "run"
     proc = run_script(*pretrain_args(tiny_data, out, 10))
     assert "step 10/10" in proc.stdout
+    # rows aligned to documents by default; the packing summary is printed once
+    assert proc.stdout.count("packing aligned:") == 1 and "documents longer than a row cut" in proc.stdout
     for name in ("ckpt_latest.pt", "ckpt_step_0000010.pt", "model_config.json", "pretrain_config.json",
                  "metrics.jsonl", "config.json"):
         assert (out / name).exists(), name
@@ -45,7 +47,12 @@ def test_artifacts_and_tracker(tiny_data, tmp_path):
     assert json.load(open(out / "_run_tracker" / "heartbeat.json"))["status"] == "finished"
     ckpt = torch.load(out / "ckpt_latest.pt", weights_only=True)
     assert ckpt["step"] == 10 and "model" in ckpt and "model_config" in ckpt
-    assert json.load(open(out / "pretrain_config.json"))["global_bs"] == 8
+    config = json.load(open(out / "pretrain_config.json"))
+    assert config["global_bs"] == 8 and config["packing"] == "aligned" and 0.5 < config["packing_fill"] <= 1
+    assert ckpt["data"]["packing"] == "aligned" and ckpt["data"]["step"] == 20  # 10 steps x grad_accum 2
+    # resuming with the other packing would change the batches: one line, no traceback
+    other = run_script(*pretrain_args(tiny_data, out, 10, "--resume", "auto", "--packing", "random"), check=False)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1 and "--packing random differs" in other.stderr
     # rerunning into the same --out without --resume must not clobber the run
     again = run_script(*pretrain_args(tiny_data, out, 10), check=False)
     assert again.returncode == 2 and "--resume auto" in again.stderr and "Traceback" not in again.stderr
@@ -64,12 +71,16 @@ def test_fused_loss_trains_like_the_unfused_loss(tiny_data, tmp_path):
             assert (x is None) == (y is None) and (x is None or abs(x - y) < 1e-3 * abs(y))
 
 
-def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path):
-    steps = 150
+@pytest.mark.parametrize("packing", [[], ["--packing", "random"]], ids=["aligned", "random"])
+def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path, packing):
+    """N steps straight == pause + resume, for the default aligned rows and for random windows
+    (resume across epochs: tests/test_data.py). 30 steps leave the pause at step 3 time to land
+    mid-run on a loaded CPU."""
+    steps = 30
     straight = tmp_path / "straight"
-    run_script(*pretrain_args(tiny_data, straight, steps))
+    run_script(*pretrain_args(tiny_data, straight, steps, *packing))
     paused = tmp_path / "paused"
-    p = subprocess.Popen([sys.executable, *pretrain_args(tiny_data, paused, steps)], cwd=ROOT,
+    p = subprocess.Popen([sys.executable, *pretrain_args(tiny_data, paused, steps, *packing)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in p.stdout:
         if line.startswith("step 3/"):
@@ -80,7 +91,7 @@ def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path):
     assert "resume with:" in out and "--resume auto" in out
     paused_at = json.load(open(paused / "_run_tracker" / "heartbeat.json"))["step"]
     assert 3 <= paused_at < steps
-    run_script(*pretrain_args(tiny_data, paused, steps, "--resume", "auto"))
+    run_script(*pretrain_args(tiny_data, paused, steps, *packing, "--resume", "auto"))
     assert losses(paused) == losses(straight)
     a = torch.load(straight / "ckpt_latest.pt", weights_only=True)["model"]
     b = torch.load(paused / "ckpt_latest.pt", weights_only=True)["model"]
