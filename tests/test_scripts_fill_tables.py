@@ -478,3 +478,47 @@ def test_manuscript_builds(tmp_path):
         assert "Not generated yet" not in text
         assert "budget per task is therefore 192" in text                       # \ddBudget from setup.tex
         assert "The validation-perplexity gate rejected every SFT step" in text  # \ddSFTGateNote
+
+
+PROBE = {"settings": {"per_family": 20, "samples": 128, "temperature": 1.0, "seed": 0},
+         "families": {"tour": {"n_tasks": 20, "swap_gap": 2.5, "swap_gap_ci95": [1.9, 3.1], "well_formed": 0.95,
+                               "random_well_formed": 1.0, "reward": 0.4, "random_reward": 0.1, "reward_ratio": 4.0,
+                               "distinct_greedy": 0.9, "best_of_n": 0.8, "random_best_of_n": 0.6},
+                      "golomb": {"n_tasks": 20, "swap_gap": 0.05, "swap_gap_ci95": [-0.1, 0.2], "well_formed": 0.5,
+                                 "random_well_formed": 1.0, "reward": 0.1, "random_reward": 0.1, "reward_ratio": 1.0,
+                                 "distinct_greedy": 0.05, "best_of_n": 0.3, "random_best_of_n": 0.4}},
+         "overall": {"n_tasks": 40, "swap_gap": 1.275, "swap_gap_ci95": [0.6, 2.0], "well_formed": 0.725,
+                     "random_well_formed": 1.0, "reward": 0.25, "random_reward": 0.1, "reward_ratio": 2.5,
+                     "distinct_greedy": 0.475, "best_of_n": 0.55, "random_best_of_n": 0.5}}
+
+
+def test_probe_section_and_the_gate_in_words(tmp_path):
+    suite, _ = make_suite(tmp_path)
+    probe = tmp_path / "runs" / "probe"   # beside --runs_dir, where run_phase writes it
+    wjson(str(probe / "probe.json"), PROBE)
+    wjson(str(probe / "gate.json"), {"probe": "p", "thresholds": {"min_swap_gap": 1.0}, "opt_out": None,
+                                     "failed": ["swap gap below 1 nats in 1 of 2 families (golomb 0.05); 2 must reach it"],
+                                     "passed": False})
+    text, tex = fill(tmp_path, suite)
+    sec = section(text, "Base model probe")
+    assert table_row(sec, "golomb")[1:] == ["20", "0.050 [-0.100, 0.200]", "0.500 (1.000)", "0.100 / 0.100 (1.00x)",
+                                            "0.050", "0.300 / 0.400"]
+    assert table_row(sec, "tour")[2] == "2.500 [1.900, 3.100]" and table_row(sec, "overall")[1] == "40"
+    assert [l.split("|")[1].strip() for l in sec.splitlines() if l.startswith("| ") and "---" not in l][1:] == \
+        ["golomb", "tour", "overall"]
+    assert "**The probe gate failed** (swap gap below 1 nats in 1 of 2 families (golomb 0.05)" in sec
+    assert "20 held-out tasks per family, 128 samples" in sec.replace("the first ", "")
+    ptex = (tex / "probe.tex").read_text()
+    assert r"\end{tabular}" in ptex and "golomb & 20 & 0.050 [-0.100, 0.200]" in ptex and "overall" in ptex
+    # a profile that opted out: said in words with its reason; a passed gate names its thresholds
+    wjson(str(probe / "gate.json"), {"thresholds": None, "opt_out": "the smoke model is tiny", "failed": [],
+                                     "passed": True})
+    sec = section(fill(tmp_path, suite)[0], "Base model probe")
+    assert "The profile opted out of the probe gate: the smoke model is tiny." in sec
+    wjson(str(probe / "gate.json"), {"thresholds": {"min_swap_gap": 1.0, "bestofn_vs_random": True}, "opt_out": None,
+                                     "failed": [], "passed": True})
+    assert "The probe gate passed (bestofn_vs_random True, min_swap_gap 1.0)." in fill(tmp_path, suite)[0]
+    # no probe at all (or an explicit --probe_dir without one): said so, an empty LaTeX table
+    text, tex = fill(tmp_path, suite, "--probe_dir", str(tmp_path / "nowhere"))
+    assert "_No probe result" in section(text, "Base model probe") and "No gate record" in text
+    assert "no probe result yet" in (tex / "probe.tex").read_text()

@@ -14,6 +14,7 @@ def profile(tmp_path, model):
     smoke.update(data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"), seeds=[0])
     smoke["corpus"].update(train_lines=400, val_lines=100)
     smoke["tokenizer"].update(vocab_size=512)
+    smoke["pretrain"]["seq_len"] = 192  # with 512 pieces a difficulty-1 task line is up to ~150 tokens: one row
     smoke["pretrain"]["model"] = model
     path = tmp_path / "profile.json"
     path.write_text(json.dumps(smoke))
@@ -85,7 +86,7 @@ def test_ctrl_c_pauses_the_running_step_and_rerun_resumes(tmp_path):
 
     prof = profile(tmp_path, "configs/model_mhc_tiny.json")
     data = json.load(open(prof))
-    data["pretrain"].update(steps=60, seq_len=32, micro_bs=4,
+    data["pretrain"].update(steps=60, seq_len=192, micro_bs=2,
                             extra=["--eval_every", "30", "--eval_batches", "2", "--ckpt_every", "30", "--log_every", "1"])
     open(prof, "w").write(json.dumps(data))
     args = [sys.executable, "paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B"]
@@ -101,3 +102,82 @@ def test_ctrl_c_pauses_the_running_step_and_rerun_resumes(tmp_path):
     again = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "A", "--to-phase", "B").stdout
     assert again.count("skip") == 5 and "--resume auto" in again and "resuming from" in again
     assert "step 60/60" in again
+
+
+def phase_c_ready(tmp_path, probe: dict | None, gate="paper"):
+    """A smoke profile whose phase C has everything before the probe gate done (task files, audit, a
+    stand-in checkpoint) and, when given, a probe.json newer than the checkpoint."""
+    prof = json.loads(open(profile(tmp_path, "configs/model_mhc_tiny.json")).read())
+    if gate == "paper":
+        prof["probe"] = json.load(open(f"{ROOT}/configs/profiles/paper.json"))["probe"]
+    d, r = tmp_path / "data" / "discovery", tmp_path / "runs"
+    d.mkdir(parents=True)
+    for split in ("train", "heldout"):
+        (d / f"{split}.jsonl").write_text(json.dumps({"task_id": f"t-{split}"}) + "\n")
+    (d / "audit.json").write_text("{}")
+    ckpt = r / prof["pretrain"]["run"] / "ckpt_latest.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    os.utime(ckpt, (1e9, 1e9))
+    if probe is not None:
+        (r / "probe").mkdir()
+        (r / "probe" / "probe.json").write_text(json.dumps(probe))
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(prof))
+    return str(path), r
+
+
+BLIND = {"families": {"knapsack": {"swap_gap": 0.02}, "tour": {"swap_gap": -0.01}},
+         "overall": {"well_formed": 0.4, "reward": 0.05, "random_reward": 0.05, "best_of_n": 0.2,
+                     "random_best_of_n": 0.5}}
+
+
+def test_a_blind_probe_stops_phase_c_before_any_suite_run(tmp_path):
+    prof, runs = phase_c_ready(tmp_path, BLIND)
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: probe gate failed")
+    for check in ("swap gap below 1 nats in 2 of 2 families", "well-formed share 0.40 < 0.9", "random answers'",
+                  "random search's", str(runs / "probe" / "probe.json")):
+        assert check in err[0], check
+    assert "[C] skip probe (complete)" in proc.stdout and "base_bestofn" not in proc.stdout
+    assert not (runs / "suite").exists()
+    gate = json.load(open(runs / "probe" / "gate.json"))
+    assert gate["passed"] is False and len(gate["failed"]) == 4 and gate["opt_out"] is None
+
+
+def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path):
+    prof, runs = phase_c_ready(tmp_path, None, gate="smoke")
+    reason = json.load(open(f"{ROOT}/configs/profiles/smoke.json"))["probe"]["gate_opt_out"]
+    (runs / "probe").mkdir()
+    (runs / "probe" / "probe.json").write_text(json.dumps(BLIND))   # blind, but the profile opted out
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert f"[C] probe_gate: opted out ({reason})" in proc.stdout
+    assert "step base_bestofn_seed0 failed" in proc.stderr   # past the gate: the first suite run (on a fake ckpt)
+    gate = json.load(open(runs / "probe" / "gate.json"))
+    assert gate["passed"] is True and gate["opt_out"] == reason and gate["failed"] == []
+
+
+def test_probe_reruns_when_older_than_the_checkpoint_and_profiles_must_gate_or_opt_out(tmp_path):
+    prof, runs = phase_c_ready(tmp_path, BLIND)
+    os.utime(runs / "probe" / "probe.json", (1e8, 1e8))   # older than the checkpoint: a stale probe
+    out = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                     "--dry_run").stdout
+    assert "[C] probe: " in out and "probe_base.py" in out and "--per_family 20 --samples 128" in out
+    assert '[C] probe_gate: {"bestofn_vs_random": true, "min_reward_ratio": 2.0' in out
+    data = json.load(open(prof))
+    for block, msg in (({}, "no probe gate"), ({"gate": None}, "without a \"gate_opt_out\" reason")):
+        data["probe"] = block
+        open(prof, "w").write(json.dumps(data))
+        bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "B", "--to-phase", "C",
+                         "--dry_run", check=False)
+        assert bad.returncode == 2 and msg in bad.stderr and not bad.stdout  # before anything runs
+    data["probe"] = {"gate": {"min_swapgap": 1.0}}   # a typo in a threshold: named at the gate
+    open(prof, "w").write(json.dumps(data))
+    os.utime(runs / "probe" / "probe.json")
+    typo = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert typo.returncode == 2 and "unknown probe gate threshold(s) min_swapgap" in typo.stderr

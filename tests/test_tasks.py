@@ -333,3 +333,61 @@ def test_label_parsing():
     assert parse_labels("a c, d") == [0, 2, 3] and parse_labels("acd") == [0, 2, 3]
     assert parse_labels("a 1") is None and parse_labels("") is None and parse_labels("A") is None
     assert parse_labels("a " * 65) is None and labels([0, 25]) == "a z" and len(LABELS) == 26
+
+
+# typical malformed answers per family, built from an instance: (spec, rng) -> answers
+def _malformed(family, spec):
+    n = {"knapsack": len(spec.get("weights", [])), "partition": len(spec.get("nums", [])),
+         "tour": len(spec.get("points", [])), "assign": len(spec.get("costs", []))}.get(family)
+    common = ["", "  ", "|| a", "1/0", "eval(1)", "ünï", "A B C"]
+    if n:  # letter answers: an unknown letter, a repeat, a digit
+        unknown, perm = LABELS[n], labels(range(n))
+        out = common + [f"a {unknown}", "a a", "a 1", perm + " " + unknown, "a b a"]
+        if family in ("tour", "assign"):  # a permutation of all letters is required
+            out += [labels(range(n - 1)), perm + " a", labels([0] * n)]
+        return out
+    if family == "gridpath":
+        rows, cols = len(spec["grid"]), len(spec["grid"][0])
+        ok = ["d"] * (rows - 1) + ["r"] * (cols - 1)
+        return common + [" ".join(ok[:-1]), " ".join(ok + ["r"]), " ".join(ok + ["x"]), "r l d", "1 2"]
+    if family == "golomb":
+        k, L = spec["k"], spec["L"]
+        ok = list(range(k))
+        return common + [" ".join(map(str, ok[:-1])), " ".join(map(str, ok + [L])), " ".join(map(str, [0] * k)),
+                         " ".join(map(str, ok[:-1] + [L + 1])), " ".join(map(str, ok[:-1] + [-1])), "a b c"]
+    raise AssertionError(family)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_well_formed_accepts_solutions_and_random_answers_and_rejects_malformed_ones(family):
+    rng = random.Random(5)
+    fam = FAMILIES[family]
+    for i in range(30):
+        spec = fam.generate(rng, 1 + i % 3)
+        for a in [fam.solve(spec, rng), fam.random_answer(spec, rng), fam.random_answer(spec, rng)]:
+            assert fam.well_formed(spec, a) is True, a
+            assert fam.well_formed(spec, " " + a + " || score 0.3") is True  # a completion: the answer is extracted
+        for a in _malformed(family, spec):
+            assert fam.well_formed(spec, a) is False, a
+    for text in FUZZ:  # never raises, whatever the string or spec
+        assert fam.well_formed(spec, text) in (True, False)
+    assert fam.well_formed({"garbage": True}, "a b c") is False
+    assert fam.well_formed(spec, None) is False
+
+
+def test_well_formed_ignores_quality():
+    """Over capacity (knapsack), a forbidden difference (golomb): poor, not malformed."""
+    knap = {"weights": [5, 5, 5], "values": [10, 20, 30], "cap": 5, "opt": 30}
+    assert get_family("knapsack").well_formed(knap, "a b c") and get_family("knapsack").reward(knap, "a b c") < 0.5
+    golomb = {"k": 3, "L": 10, "forbid": [1], "opt": 4}
+    assert get_family("golomb").well_formed(golomb, "0 1 3") and get_family("golomb").reward(golomb, "0 1 3") < 1.0
+    assert get_family("partition").well_formed({"nums": [3, 4, 5], "opt": 2}, "a b c")
+
+
+def test_random_answers_are_never_empty():
+    """An empty subset is malformed (no reward): random search must never draw one."""
+    rng = random.Random(6)
+    for family in ("knapsack", "partition"):
+        fam = get_family(family)
+        spec = fam.generate(rng, 1)
+        assert all(fam.well_formed(spec, fam.random_answer(spec, rng)) for _ in range(20000))

@@ -10,7 +10,7 @@ import os
 
 from .fileio import step_checkpoint_name  # torch-free: status tools start fast
 
-RUN_KINDS = ("data", "pretrain", "suite_bestofn", "suite_ttt", "sdft", "retention")
+RUN_KINDS = ("data", "pretrain", "probe", "suite_bestofn", "suite_ttt", "sdft", "retention")
 
 
 def required_artifacts(kind: str, *, steps: int | None = None, task_ids: list[str] | None = None,
@@ -28,6 +28,8 @@ def required_artifacts(kind: str, *, steps: int | None = None, task_ids: list[st
         _need(kind, steps=steps)
         return ["sdft_latest.pt", step_checkpoint_name("sdft_step", steps), "metrics.jsonl",
                 "sdft_eval_report.json", "model_config.json"]
+    if kind == "probe":  # paper/scripts/probe_base.py's result (its freshness against the checkpoint: run_phase)
+        return ["probe.json"]
     if kind in ("suite_bestofn", "suite_ttt"):
         _need(kind, task_ids=task_ids)
         out = ["summary.jsonl"] + [f"{t}/result.json" for t in task_ids]

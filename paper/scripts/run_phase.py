@@ -7,7 +7,9 @@ orchestration").
 
 Each command is printed before it runs, with its output also saved to <runs_dir>/logs/. A step
 whose artifacts are complete (artifacts.py) is skipped; an unfinished one gets its resume flag.
-On failure the orchestrator stops and names the command and its log. --profile paper uses the
+On failure the orchestrator stops and names the command and its log. Phase C probes the base
+model first (paper/scripts/probe_base.py) and stops before any suite run, exit code 2, when the
+profile's probe gate fails ("probe": {"gate": {...}}, or "gate": null with a "gate_opt_out" reason). --profile paper uses the
 runbook's exact arguments (configs/profiles/paper.json) plus the controls the runbook lacks
 (ttt_lr0, base_bestofn_flops, the SFT arm); smoke is the tiny CPU version (code paths), mini the
 whole experiment on a 2-core CPU in under an hour (configs/profiles/mini.json).
@@ -21,10 +23,12 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 from discover_distill.artifacts import check_artifacts
 from discover_distill.cli import UserError, run
 from discover_distill.config import load_profile
+from discover_distill.fileio import atomic_write_json
 from discover_distill.stats import BUDGET_ANCHORS, budget_points
 
 PHASES = "ABCDEF"
@@ -39,6 +43,7 @@ class Step:
     done: bool = False          # artifacts complete: skip
     resume: list[str] = field(default_factory=list)  # flags added when partial output exists
     partial: bool = False
+    check: Callable[[], str] | None = None  # an in-process step (argv: its description): returns its line
 
 
 def task_ids(path: str) -> list[str] | None:
@@ -54,6 +59,61 @@ def has_filler_retention(path: str) -> bool:
         return False
     with open(path) as f:
         return "filler" in json.load(f)
+
+
+def probe_fresh(probe_dir: str, ckpt: str) -> bool:
+    """The probe is done when its result exists and is newer than the checkpoint it probed."""
+    path = os.path.join(probe_dir, "probe.json")
+    return (check_artifacts(probe_dir, "probe")["complete"] and os.path.isfile(ckpt)
+            and os.path.getmtime(path) >= os.path.getmtime(ckpt))
+
+
+def probe_gate_settings(profile: dict) -> tuple[dict | None, str | None]:
+    """(thresholds, None), or (None, the opt-out reason) from the profile's "probe" block. A profile
+    must say one or the other: a blind base must never pass for want of a setting."""
+    block = profile.get("probe")
+    how = ('set "probe": {"gate": {thresholds}}, or opt out with "gate": null and "gate_opt_out": '
+           '"<reason in words>"')
+    if not isinstance(block, dict) or "gate" not in block:
+        raise UserError(f"profile: no probe gate: {how}")
+    if block["gate"] is None:
+        reason = block.get("gate_opt_out")
+        if not isinstance(reason, str) or not reason.strip():
+            raise UserError(f'profile: "probe": "gate" is null without a "gate_opt_out" reason: {how}')
+        return None, reason.strip()
+    if not isinstance(block["gate"], dict):
+        raise UserError(f'profile: "probe": "gate" must be an object of thresholds or null: {how}')
+    return block["gate"], None
+
+
+def gate_description(profile: dict, probe_dir: str) -> list[str]:
+    block = profile.get("probe") or {}
+    if block.get("gate") is None:
+        return [f"opted out ({block.get('gate_opt_out')})"]
+    return [f"{json.dumps(block['gate'], sort_keys=True)} on {probe_dir}/probe.json"]
+
+
+def check_probe_gate(profile: dict, probe_dir: str) -> str:
+    """The gate on the probe result: records <probe_dir>/gate.json (what the registry reports) and
+    returns the line to print; a failed check is one UserError line naming every failed check and
+    the probe file, so run_phase stops before any suite run with exit code 2."""
+    thresholds, opt_out = probe_gate_settings(profile)
+    path = os.path.join(probe_dir, "probe.json")
+    failed: list[str] = []
+    if opt_out is None:
+        from discover_distill.probe import gate  # imports torch: only when the gate runs
+        try:
+            with open(path) as f:
+                result = json.load(f)
+            failed = gate(result, thresholds)
+        except (OSError, ValueError) as e:  # an unreadable probe, or an unknown threshold in the profile
+            raise UserError(f"probe gate: {e} ({path})") from None
+    atomic_write_json(os.path.join(probe_dir, "gate.json"), {"probe": path, "thresholds": thresholds,
+                                                           "opt_out": opt_out, "failed": failed,
+                                                           "passed": not failed})
+    if failed:
+        raise UserError(f"probe gate failed, the base model does not read its task: {'; '.join(failed)} -- {path}")
+    return f"opted out ({opt_out})" if opt_out else f"passed ({path})"
 
 
 def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
@@ -78,7 +138,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     c = profile["corpus"]
     steps.append(Step("A", "corpus", [py, "paper/scripts/gen_synthetic_corpus.py", "--seed", str(c["seed"]),
                                       "--train_lines", str(c["train_lines"]), "--val_lines", str(c["val_lines"]),
-                                      "--train_out", raw["train"], "--val_out", raw["val"]],
+                                      "--train_out", raw["train"], "--val_out", raw["val"], *c.get("extra", [])],
                       done=exists(raw["train"], raw["val"], raw["val_filler"])))
     steps.append(Step("A", "tokenizer", [py, "scripts/train_tokenizer.py", "--input", raw["train"], "--model_prefix",
                                          tok_model[:-len(".model")], "--vocab_size", str(tok["vocab_size"]),
@@ -87,6 +147,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     for s in ("train", "val", "val_filler"):
         steps.append(Step("A", f"pack_{s}", [py, "scripts/prepare_data.py", "--tokenizer", tok_model, "--input", raw[s],
                                              "--output", packed[s], "--append_eos", "1",
+                                             # a task line must fit one pretraining row (DESIGN §3)
+                                             "--max_doc_tokens", str(pre["seq_len"] + 1),
                                              "--filler_input", "none"],  # the filler split is its own step
                           done=exists(packed[s], packed[s][:-len(".bin")] + ".json")))
     steps.append(Step("B", "pretrain", [py, "scripts/pretrain.py", "--train_bin", packed["train"], "--val_bin",
@@ -112,6 +174,17 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                            str(suite["max_new_tokens"]), *audit_budgets, "--json_out", audit,
                                            *audit_extra],
                       done=exists(audit)))
+    # Does the base read its task (DESIGN §7)? Probed on the held-out tasks, then gated before any suite run.
+    pr = profile.get("probe") or {}
+    probe_dir = f"{R}/probe"
+    steps.append(Step("C", "probe", [py, "paper/scripts/probe_base.py", "--ckpt", ckpt, "--tokenizer", tok_model,
+                                     "--tasks", tasks["heldout"], "--json_out", f"{probe_dir}/probe.json",
+                                     "--per_family", str(pr.get("per_family", 20)), "--samples",
+                                     str(pr.get("samples", 128)), "--max_new_tokens", str(suite["max_new_tokens"]),
+                                     "--seed", str(pr.get("seed", 0)), *pr.get("extra", [])],
+                      done=probe_fresh(probe_dir, ckpt)))
+    steps.append(Step("C", "probe_gate", gate_description(profile, probe_dir),
+                      check=lambda: check_probe_gate(profile, probe_dir)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
 
     def suite_step(phase, name, task_file, ids, ckpt_path, seed, mode, extra):
@@ -207,6 +280,8 @@ def main() -> int:
     lo, hi = PHASES.index(args.from_phase), PHASES.index(args.to_phase)
     if lo > hi:
         raise UserError(f"--from-phase {args.from_phase} comes after --to-phase {args.to_phase}")
+    if lo <= PHASES.index("C") <= hi:
+        probe_gate_settings(profile)  # a profile without a gate or an opt-out stops now, not after B
     os.chdir(ROOT)
     log_dir = os.path.join(profile["runs_dir"], "logs")
     for phase in PHASES[lo:hi + 1]:
@@ -216,6 +291,9 @@ def main() -> int:
             shown = " ".join(shlex.quote(a) for a in argv)
             if step.done:
                 print(f"[{phase}] skip {step.name} (complete)", flush=True)
+                continue
+            if step.check is not None:
+                print(f"[{phase}] {step.name}: {' '.join(step.argv) if args.dry_run else step.check()}", flush=True)
                 continue
             print(f"[{phase}] {step.name}: {shown}", flush=True)
             if args.dry_run:

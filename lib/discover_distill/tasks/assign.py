@@ -13,7 +13,7 @@ import functools
 import json
 import random
 
-from .base import TaskFamily, difficulty_level, labels, parse_labels, quality
+from .base import TaskFamily, difficulty_level, is_permutation, labels, parse_labels, quality
 
 LEVELS = {1: 7, 2: 8, 3: 9}
 TAU, PEN = 0.5, 0.5    # half a unit of cost per row over the optimum scores exp(-1)
@@ -81,6 +81,10 @@ class Assign(TaskFamily):
                 errors += row < len(picks)   # a missing letter is already counted above
                 total += MISSING_COST
         return quality(max(0, total - self.opt_value(spec)) / n + PEN * errors, TAU)
+
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """One letter per row, every column exactly once."""
+        return is_permutation(parse_labels(answer), len(spec["costs"]))
 
     def solve(self, spec: dict, rng: random.Random) -> str:
         return labels(optimum(tuple(spec["costs"]))[1])

@@ -4,6 +4,8 @@ A family generates instances (`spec`, a JSON-serialisable dict), renders the can
 prompt, verifies a model completion into a reward in [0, 1] (1.0 = solved), and produces an
 optimal answer (`solve`), imperfect ones (`attempt`, for the corpus) and uniformly random
 well-formed ones (`random_answer`, the random-search baseline of paper/scripts/audit_tasks.py).
+`well_formed` says whether an answer has the shape the instance asks for (the base-model probe,
+lib/discover_distill/probe.py, counts it), whatever its quality.
 Verifiers parse text themselves: nothing a model writes is ever evaluated as code, and `reward`
 never raises.
 
@@ -52,6 +54,16 @@ def parse_labels(text: str, max_count: int = 64) -> list[int] | None:
         return None
     out = [LABELS.index(c) for t in tokens for c in t]
     return out if len(out) <= max_count else None
+
+
+def is_permutation(picks: list[int] | None, n: int) -> bool:
+    """Every index of 0..n-1 exactly once."""
+    return picks is not None and sorted(picks) == list(range(n))
+
+
+def is_subset(picks: list[int] | None, n: int) -> bool:
+    """A non-empty set of distinct indices of 0..n-1."""
+    return bool(picks) and len(set(picks)) == len(picks) and all(0 <= i < n for i in picks)
 
 
 def labels(indices) -> str:
@@ -124,6 +136,22 @@ class TaskFamily:
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random well-formed answer (the random-search baseline)."""
         raise NotImplementedError
+
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """Whether an extracted answer is structurally valid for the instance; may raise on
+        malformed input (well_formed() catches)."""
+        raise NotImplementedError
+
+    def well_formed(self, spec: dict, answer: str) -> bool:
+        """The answer (a completion or an extracted answer) parses and is structurally valid for
+        the instance: only labels that exist, no repeats, the right count. Quality issues (over
+        capacity, a forbidden difference) do not make it malformed. Never raises."""
+        try:
+            return bool(self.form_ok(spec, extract_answer(answer)[:MAX_ANSWER_CHARS]))
+        except NotImplementedError:  # a family without form_ok is a bug, not a malformed answer
+            raise
+        except Exception:  # malformed spec or answer: not well formed, never a crash
+            return False
 
     def reward(self, spec: dict, completion: str) -> float:
         """Verifier: a float in [0, 1] for any string; never raises."""

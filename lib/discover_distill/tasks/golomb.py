@@ -102,6 +102,12 @@ class Golomb(TaskFamily):
         opt = self.opt_value(spec)
         return quality(max(0, valid[-1] - valid[0] - opt) / opt + PEN * (clashes + errors), TAU)
 
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """k distinct integer marks within 0..L (a repeated or forbidden difference is quality)."""
+        marks = parse_ints(answer)
+        return (marks is not None and len(marks) == int(spec["k"]) and len(set(marks)) == len(marks)
+                and all(0 <= m <= int(spec["L"]) for m in marks))
+
     def solve(self, spec: dict, rng: random.Random) -> str:
         return " ".join(map(str, rng.choice(optimal_rulers(spec["k"], spec["L"], spec["forbid"]))))
 

@@ -85,6 +85,12 @@ class GridPath(TaskFamily):
         opt = self.opt_value(spec)
         return quality(max(0, cost - opt) / opt + PEN * errors, TAU)
 
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """Only r and d, as many of each as the grid needs to end at the bottom-right cell."""
+        moves = [c for token in answer.split() for c in token]
+        rows, cols = len(spec["grid"]), len(spec["grid"][0])
+        return set(moves) <= set(MOVES) and moves.count("d") == rows - 1 and moves.count("r") == cols - 1
+
     def solve(self, spec: dict, rng: random.Random) -> str:
         return optimum(tuple(spec["grid"]))[1]
 

@@ -12,7 +12,7 @@ import functools
 import json
 import random
 
-from .base import TaskFamily, difficulty_level, labels, parse_labels, quality, split_errors
+from .base import TaskFamily, difficulty_level, is_subset, labels, parse_labels, quality, split_errors
 
 LEVELS = {1: 12, 2: 14, 3: 16}  # number of items
 TAU = 0.06                       # a packing 6% short of the optimum scores exp(-1)
@@ -68,6 +68,10 @@ class Knapsack(TaskFamily):
         gap = max(0, opt - value) / opt + OVER * max(0, weight - cap) / cap + ERR * errors
         return quality(gap, TAU)
 
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """Distinct known letters (over capacity is a matter of quality, not of form)."""
+        return is_subset(parse_labels(answer), len(spec["weights"]))
+
     def solve(self, spec: dict, rng: random.Random) -> str:
         return labels(optimum(tuple(spec["weights"]), tuple(spec["values"]), int(spec["cap"]))[1])
 
@@ -92,5 +96,8 @@ class Knapsack(TaskFamily):
         return labels(sorted(chosen))
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
-        """A uniformly random subset of the items."""
-        return labels([i for i in range(len(spec["weights"])) if rng.random() < 0.5])
+        """A uniformly random non-empty subset of the items (an empty answer is malformed)."""
+        while True:
+            picks = [i for i in range(len(spec["weights"])) if rng.random() < 0.5]
+            if picks:
+                return labels(picks)

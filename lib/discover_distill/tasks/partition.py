@@ -14,7 +14,7 @@ import json
 import math
 import random
 
-from .base import TaskFamily, difficulty_level, labels, parse_labels, quality, split_errors
+from .base import TaskFamily, difficulty_level, is_subset, labels, parse_labels, quality, split_errors
 
 LEVELS = {1: (12, 4096), 2: (15, 32768), 3: (16, 65536)}  # (numbers, exclusive upper bound)
 TAU = 4.0      # in bits: an excess of 15 scores exp(-1)
@@ -80,6 +80,10 @@ class Partition(TaskFamily):
         diff = abs(sum(nums) - 2 * sum(nums[i] for i in group))
         excess = max(0, diff - self.opt_value(spec))
         return quality(math.log2(1 + excess) + ERR * errors, TAU)
+
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """One group: distinct known letters (all of them is a poor split, not a malformed one)."""
+        return is_subset(parse_labels(answer), len(spec["nums"]))
 
     def solve(self, spec: dict, rng: random.Random) -> str:
         group = optimum(tuple(spec["nums"]))[1]

@@ -16,7 +16,7 @@ import random
 
 import numpy as np
 
-from .base import TaskFamily, difficulty_level, labels, parse_labels, quality, split_errors
+from .base import TaskFamily, difficulty_level, is_permutation, labels, parse_labels, quality, split_errors
 
 LEVELS = {1: 8, 2: 9, 3: 10}  # number of points
 GRID = 30                      # coordinates in 0..GRID
@@ -107,6 +107,10 @@ class Tour(TaskFamily):
         errors += len(points) - len(order)   # points never visited
         opt = self.opt_value(spec)
         return quality(max(0.0, tour_length(points, order) - opt) / opt + PEN * errors, TAU)
+
+    def form_ok(self, spec: dict, answer: str) -> bool:
+        """Every point's letter exactly once."""
+        return is_permutation(parse_labels(answer), len(spec["points"]))
 
     def solve(self, spec: dict, rng: random.Random) -> str:
         order = optimum(_key(spec["points"]))[1]
