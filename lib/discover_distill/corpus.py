@@ -35,7 +35,6 @@ TASK_KINDS = ("solved", "plain", "scored", "improve", "demo", "drill")
 # A difficulty mix: per family, (level, weight) pairs. The corpus should cover the levels the suite
 # asks about: a model trained on all levels alike writes answers sized for any of them.
 DifficultyMix = dict[str, tuple[tuple[int, float], ...]]
-UNIFORM: DifficultyMix = {f: tuple((d, 1.0) for d in DIFFICULTIES) for f in FAMILIES}
 
 
 def parse_difficulties(spec: str, heldout_mix: dict[str, tuple[int, ...]] | None = None,

@@ -21,8 +21,8 @@ import time
 
 from discover_distill.fileio import atomic_write  # torch-free: the script starts fast
 from discover_distill.cli import UserError, run
-from discover_distill.corpus import (MIX, TASK_KINDS, FillerGrammar, attempt_stats, describe_difficulties, generate_lines,
-                                     parse_difficulties)
+from discover_distill.corpus import (MIX, TASK_KINDS, FillerGrammar, attempt_stats, describe_difficulties,
+                                     generate_lines, parse_difficulties)
 from discover_distill.tasks import PAPER_MIX
 
 
