@@ -1,9 +1,10 @@
-# Discover->Distill. Every target creates .venv on first use (scripts/setup_env.sh).
+# Discover->Distill. Targets create .venv on first use (scripts/setup_env.sh), except pdf, gpu-check and gpu-bench.
 #   make test     unit + end-to-end tests (what CI runs)
 #   make smoke    the pipeline (phases A-F) at smoke scale on a CPU, under runs/smoke/
 #   make mini     the whole experiment (both seeds, controls, ablations) on a 2-core CPU in < 1 h, under runs/mini/
 #   make paper    the runbook at full scale (GPU);  make phase-C SEED=1 [PROFILE=smoke]  one phase
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
+#   make pdf      the manuscript from one profile's tables and figures: make pdf PROFILE=smoke -> build/smoke/main.pdf
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 PY := .venv/bin/python
@@ -66,36 +67,52 @@ status: $(STAMP)
 	$(PY) paper/scripts/run_status.py --root runs
 	$(PY) paper/scripts/artifact_tracker.py --root runs || true
 
-# Training throughput against karpathy/nanoGPT at the same shape (needs a checkout in .bench/nanoGPT),
-# and the batched KV-cache sampler against a naive uncached per-task loop.
+# Training throughput of ours (mHC on, off) against karpathy/nanoGPT at the same shape when a checkout is
+# in .bench/nanoGPT (without one: ours only, and the git clone line that adds it). Sampling at one TTT
+# step of the mini (configs/profiles/mini.json: its model, 20 tasks per batch x 16 rollouts x 32 new
+# tokens, ~72-token prompts, a rank-8 LoRA per task; one timed run after a warm-up, so it stays well
+# under a minute on 2 cores), as ratios that each change one thing: fast vs reference engine, batched
+# vs a naive uncached loop (4 rollouts: it runs them one by one), mHC on vs off, and our engine vs HF
+# GPT-2 on the mHC-off model (when transformers is installed: pip install -e '.[bench]').
 bench: $(STAMP)
 	$(PY) scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
-	$(PY) scripts/bench_sampling.py --model configs/model_mhc_tiny.json --tasks 4 --rollouts 8
+	$(PY) scripts/bench_sampling.py --model configs/model_mhc_mini.json --tasks 20 --rollouts 16 --max_new_tokens 32 \
+	  --prompt_len 72 --lora_rank 8 --repeats 1 --naive_samples 4
 
-# The manuscript (paper/latex/main.tex) -> $(PDF_DIR)/main.pdf, with latexmk or else pdflatex + bibtex.
-# Tables, setup macros and figures come from fill_tables.py / plot_results.py; missing ones show as
-# placeholders. No Python environment is needed: make pdf [LATEX_DIR=paper/latex] [PDF_DIR=build/paper]
-# (max_print_line: unwrapped log lines, which latexmk parses to decide when bibtex must run)
+# The manuscript for one profile: make pdf [PROFILE=paper|mini|smoke|gpu_check] -> build/<profile>/main.pdf.
+# pdf-src stages a copy of paper/latex in build/<profile>/src with that profile's generated tables
+# and figures where main.tex reads them (tables/, ../figs/): fill_tables.py and plot_results.py
+# write them under the profile's runs_dir (runs/smoke/runs/{latex_tables,figs}; the paper profile:
+# paper/latex/tables, paper/figs). The source tree is never written; what is not generated yet shows
+# as a placeholder. Needs python3 (not .venv) and latexmk, or pdflatex + bibtex. PDF_DIR overrides
+# the output folder. (max_print_line: unwrapped log lines, which latexmk parses to decide when
+# bibtex must run)
 LATEX_DIR ?= paper/latex
-PDF_DIR ?= build/paper
-.PHONY: pdf
-pdf:
-	@mkdir -p "$(PDF_DIR)"; out="$(abspath $(PDF_DIR))"; \
+PDF_DIR ?= build/$(PROFILE)
+PDF_SRC = $(PDF_DIR)/src
+PY_ANY = $(if $(wildcard $(PY)),$(PY),python3)
+.PHONY: pdf pdf-src
+pdf-src:
+	PYTHONPATH="$(CURDIR)/lib$${PYTHONPATH:+:$$PYTHONPATH}" $(PY_ANY) paper/scripts/stage_latex.py \
+	  --profile "$(PROFILE)" --latex_dir "$(LATEX_DIR)" --out "$(PDF_SRC)"
+
+pdf: pdf-src
+	@out="$(abspath $(PDF_DIR))"; src="$(abspath $(PDF_SRC))/latex"; \
 	export max_print_line=100000; \
 	if command -v latexmk >/dev/null 2>&1; then \
 	  latexmk -pdf -interaction=nonstopmode -halt-on-error -file-line-error -cd -outdir="$$out" \
-	    "$(LATEX_DIR)/main.tex" >"$$out/build.log" 2>&1 || { tail -n 40 "$$out/build.log"; \
+	    "$$src/main.tex" >"$$out/build.log" 2>&1 || { tail -n 40 "$$out/build.log"; \
 	    echo "make pdf: latexmk failed; see $$out/main.log"; exit 1; }; \
 	elif command -v pdflatex >/dev/null 2>&1; then \
 	  tex="pdflatex -interaction=nonstopmode -halt-on-error -file-line-error -output-directory=$$out main.tex"; \
-	  ( cd "$(LATEX_DIR)" && $$tex && { ( cd "$$out" && BIBINPUTS="$(abspath $(LATEX_DIR)):" bibtex main ) \
+	  ( cd "$$src" && $$tex && { ( cd "$$out" && BIBINPUTS="$$src:" bibtex main ) \
 	      || [ $$? -le 1 ]; } \
 	    && $$tex && $$tex ) >"$$out/build.log" 2>&1 || { tail -n 40 "$$out/build.log"; \
 	    echo "make pdf: pdflatex failed; see $$out/main.log"; exit 1; }; \
 	else \
 	  echo "make pdf: neither latexmk nor pdflatex is installed. Install TeX Live, e.g."; \
 	  echo "  apt-get install texlive-latex-base texlive-latex-recommended latexmk"; \
-	  echo "then run make pdf again ($(LATEX_DIR)/main.tex -> $(PDF_DIR)/main.pdf)."; \
+	  echo "then run make pdf again (sources staged in $(PDF_SRC)/latex; output $(PDF_DIR)/main.pdf)."; \
 	  exit 1; \
 	fi; \
 	echo "wrote $(PDF_DIR)/main.pdf"

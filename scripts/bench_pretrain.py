@@ -4,10 +4,11 @@ sequence length and batch, measured in the same process, interleaved round by ro
 
     python scripts/bench_pretrain.py --model configs/model_mhc_tiny.json --seq_len 256 --batch 8
 
-nanoGPT is not vendored: point --nanogpt_dir at a checkout (default .bench/nanoGPT, git-ignored),
-e.g. `git clone https://github.com/karpathy/nanoGPT .bench/nanoGPT`; `--nanogpt_dir none` measures
-ours only (a machine without the checkout). Also measured: the same model with mHC off
-(mhc_streams = 1), which gives mHC's step-time overhead. MFU (on GPUs with a known peak) uses one
+nanoGPT is not vendored: get a checkout with `git clone https://github.com/karpathy/nanoGPT
+.bench/nanoGPT` (git-ignored). The default `--nanogpt_dir auto` uses .bench/nanoGPT when it is there
+and otherwise measures ours only and prints that command (`make bench` on a fresh clone); a
+directory named explicitly must hold model.py; `--nanogpt_dir none` measures ours only. Also
+measured: the same model with mHC off (mhc_streams = 1), which gives mHC's step-time overhead. MFU (on GPUs with a known peak) uses one
 formula for every model: 6 x (parameters that multiply: every matrix, the tied LM head included,
 position tables excluded) + 12 L C T attention FLOPs per token. --profile_dir writes, per model, a
 torch.profiler table of the top kernels and the kernel (or, on a CPU, operator) count per step.
@@ -30,11 +31,28 @@ from discover_distill.training import (COMPILE_MODES, autocast, compile_for_trai
                                        resolve_device, resolve_dtype, say)
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_PEER = os.path.join(ROOT, ".bench", "nanoGPT")
+
+
+def clone_command(nanogpt_dir: str) -> str:
+    return f"git clone https://github.com/karpathy/nanoGPT {os.path.relpath(nanogpt_dir)}"
+
+
+def peer_dir(arg: str) -> str | None:
+    """The nanoGPT checkout to measure, or None (ours only): `auto` takes .bench/nanoGPT when it is
+    checked out; a directory named explicitly must be one (a typo is an error, not a silent skip)."""
+    if arg == "none":
+        return None
+    if arg == "auto":
+        return DEFAULT_PEER if os.path.isfile(os.path.join(DEFAULT_PEER, "model.py")) else None
+    return arg
+
+
 def load_nanogpt(nanogpt_dir: str):
     path = os.path.join(nanogpt_dir, "model.py")
     if not os.path.isfile(path):
-        raise UserError(f"--nanogpt_dir: {path} not found; get the peer with "
-                        f"`git clone https://github.com/karpathy/nanoGPT {nanogpt_dir}`")
+        raise UserError(f"--nanogpt_dir: {path} not found; get the peer with `{clone_command(nanogpt_dir)}`")
     spec = importlib.util.spec_from_file_location("nanogpt_model", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # the peer's own source file, which the user checked out
@@ -99,7 +117,9 @@ def time_training(model, optimizer, x, y, device, dtype, warmup: int, steps: int
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="configs/model_mhc_tiny.json", help="our model config JSON")
-    p.add_argument("--nanogpt_dir", default=".bench/nanoGPT", help="checkout of karpathy/nanoGPT")
+    p.add_argument("--nanogpt_dir", default="auto",
+                   help="checkout of karpathy/nanoGPT; auto: .bench/nanoGPT if checked out, else ours only; "
+                        "none: ours only")
     p.add_argument("--seq_len", type=int, default=256, help="tokens per sequence")
     p.add_argument("--batch", type=int, default=8, help="sequences per step")
     p.add_argument("--rounds", type=int, default=3, help="interleaved measurement rounds")
@@ -126,8 +146,9 @@ def main() -> int:
     dtype = resolve_dtype(args.dtype, device)
     cfg = load_model_config(args.model)
     compile_mode = resolve_compile(args.compile, device, world_size=1)
-    with_peer = args.nanogpt_dir != "none"
-    nano = load_nanogpt(args.nanogpt_dir) if with_peer else None
+    nanogpt_dir = peer_dir(args.nanogpt_dir)
+    with_peer = nanogpt_dir is not None
+    nano = load_nanogpt(nanogpt_dir) if with_peer else None
     torch.manual_seed(0)
     models = {"ours": GPT(cfg), "ours_plain": GPT(dataclasses.replace(cfg, mhc_streams=1))}
     if args.bf16_streams:
@@ -165,7 +186,7 @@ def main() -> int:
     tokens = args.batch * args.seq_len
     peak = peak_flops(device)
     result = {"device": str(device), "dtype": str(dtype), "compile": compile_mode, "seq_len": args.seq_len,
-              "batch": args.batch,
+              "batch": args.batch, "nanogpt_dir": nanogpt_dir,
               "threads": torch.get_num_threads(), "models": {}}
     say(f"{'model':<12} {'params':>9} {'median step':>12} {'tok/s':>10}" + ("  mfu" if peak else ""))
     for name, m in models.items():
@@ -190,7 +211,11 @@ def main() -> int:
             f"{max(round_ratios):.3f}; mHC off: {plain / peer:.3f}); mHC step-time overhead vs plain: "
             f"{100 * (plain / ours - 1):+.1f}%")
     else:
-        say(f"no peer (--nanogpt_dir none); mHC step-time overhead vs plain: {100 * (plain / ours - 1):+.1f}%")
+        say(f"no peer (--nanogpt_dir {args.nanogpt_dir}); mHC step-time overhead vs plain: "
+            f"{100 * (plain / ours - 1):+.1f}%")
+        if args.nanogpt_dir == "auto":
+            say(f"nanoGPT peer skipped: no checkout at {os.path.relpath(DEFAULT_PEER)}; add it with "
+                f"`{clone_command(DEFAULT_PEER)}` and rerun for the ours/nanoGPT ratio")
     if args.profile_dir:
         os.makedirs(args.profile_dir, exist_ok=True)
         result["profile"] = {}

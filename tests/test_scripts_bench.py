@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import TINY_MODEL, run_script
+from conftest import ROOT, TINY_MODEL, run_script
 
 # The interface bench_pretrain.py uses from nanoGPT's model.py: GPTConfig, GPT(config),
 # GPT.configure_optimizers(weight_decay, learning_rate, betas, device_type), GPT(idx, targets).
@@ -96,6 +96,20 @@ def test_bench_pretrain_without_the_peer_says_how_to_get_it(tmp_path):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_bench_pretrain_on_a_fresh_clone_measures_ours_and_says_how_to_add_the_peer(tmp_path):
+    """`make bench` on a clone without .bench/nanoGPT: the default (auto) measures our models, exits
+    0 and prints the clone command that adds the peer."""
+    if os.path.isfile(os.path.join(ROOT, ".bench", "nanoGPT", "model.py")):
+        pytest.skip(".bench/nanoGPT is checked out here")
+    out = tmp_path / "bench.json"
+    proc = run_script("scripts/bench_pretrain.py", "--model", TINY_MODEL, "--seq_len", "16", "--batch", "2",
+                      "--rounds", "1", "--steps", "1", "--warmup", "0", "--device", "cpu", "--out", str(out))
+    assert "nanoGPT peer skipped" in proc.stdout
+    assert "git clone https://github.com/karpathy/nanoGPT .bench/nanoGPT" in proc.stdout
+    res = json.loads(out.read_text())
+    assert set(res["models"]) == {"ours", "ours_plain"} and res["nanogpt_dir"] is None
+
+
 # The interface bench_sampling.py uses from transformers (the optional `.[bench]` extra):
 # GPT2Config(**sizes), GPT2LMHeadModel(config).to().eval(), .generate(ids, attention_mask=, do_sample=,
 # max_new_tokens=, min_new_tokens=, num_return_sequences=, pad_token_id=) -> [rows, prompt + new] ids.
@@ -129,29 +143,40 @@ def bench_sampling(tmp_path, env=None):
     out = tmp_path / "bench_sampling.json"
     proc = run_script("scripts/bench_sampling.py", "--model", TINY_MODEL, "--tasks", "2", "--rollouts", "2",
                       "--prompt_len", "6", "--max_new_tokens", "4", "--lora_rank", "2", "--repeats", "1",
-                      "--device", "cpu", "--out", str(out), env=env)
+                      "--naive_samples", "3", "--device", "cpu", "--out", str(out), env=env)
     return proc, json.loads(out.read_text())
 
 
 def test_bench_sampling_reports_engine_ratios_measured_in_one_run(tmp_path):
+    """Each ratio compares two samplers that differ in one thing: the engine (same mHC model), the
+    architecture (mHC on / off, same engine), and our engine against HF's generate on the same
+    architecture class (mHC off, without LoRA, which generate has no form of)."""
     peer = tmp_path / "peer"
     (peer / "transformers").mkdir(parents=True)
     (peer / "transformers" / "__init__.py").write_text(STAND_IN_TRANSFORMERS)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(peer), os.environ.get("PYTHONPATH")])))
     proc, res = bench_sampling(tmp_path, env)
-    for line in ("fast/reference engine throughput ratio", "outputs identical: yes", "batched/naive throughput ratio",
-                 "fast/HF GPT-2 throughput ratio"):
-        assert line in proc.stdout
+    for line in ("engine: fast / reference engine", "outputs identical: yes", "batching: fast engine / naive",
+                 "architecture: mHC on / mHC off, both on our fast engine",
+                 "engine vs peer: ours / HF GPT-2 generate, both mHC off"):
+        assert line in proc.stdout, line
+    assert "mixed" not in proc.stdout and "fast/HF" not in proc.stdout
     tok_s = {k: v["tokens_per_s"] for k, v in res["samplers"].items()}
-    assert set(tok_s) == {"fast", "reference", "naive", "hf_gpt2"} and res["identical"] is True
+    assert set(tok_s) == {"fast", "reference", "naive", "fast_plain", "fast_plain_bare", "hf_gpt2"}
+    assert res["identical"] is True
+    assert res["samplers"]["naive"]["tokens"] == 3 * 4 and res["samplers"]["fast"]["tokens"] == 2 * 2 * 4
     for ratio, (a, b) in {"fast_vs_reference": ("fast", "reference"), "batched_vs_naive": ("fast", "naive"),
-                          "fast_vs_hf_gpt2": ("fast", "hf_gpt2")}.items():
-        assert abs(res["ratios"][ratio] - tok_s[a] / tok_s[b]) < 1e-9
+                          "mhc_on_vs_off": ("fast", "fast_plain"),
+                          "engine_vs_hf_gpt2": ("fast_plain_bare", "hf_gpt2")}.items():
+        assert abs(res["ratios"][ratio] - tok_s[a] / tok_s[b]) < 1e-9, ratio
+    assert set(res["ratios"]) == {"fast_vs_reference", "batched_vs_naive", "mhc_on_vs_off", "engine_vs_hf_gpt2"}
 
 
 def test_bench_sampling_without_transformers_skips_the_peer(tmp_path):
     if importlib.util.find_spec("transformers") is not None:
         pytest.skip("transformers is installed here")
     proc, res = bench_sampling(tmp_path)
-    assert "HF GPT-2 peer skipped: transformers is not installed" in proc.stdout
-    assert "hf_gpt2" not in res["samplers"] and "fast_vs_hf_gpt2" not in res["ratios"]
+    assert "engine vs peer: skipped, transformers is not installed" in proc.stdout
+    assert "architecture: mHC on / mHC off" in proc.stdout  # the mHC ratio needs no peer
+    assert "hf_gpt2" not in res["samplers"] and "engine_vs_hf_gpt2" not in res["ratios"]
+    assert "fast_plain_bare" not in res["samplers"] and "mhc_on_vs_off" in res["ratios"]

@@ -104,6 +104,54 @@ def test_ctrl_c_pauses_the_running_step_and_rerun_resumes(tmp_path):
     assert "step 60/60" in again
 
 
+def phase_a_outputs(data, prof):
+    """Stand-ins for what phase A makes (the corpus, the tokenizer, the packed bins)."""
+    for rel in ("raw/train.txt", f"tokenizer/{prof['tokenizer']['name']}.model", "packed/train.bin", "packed/val.bin",
+                "packed/val_filler.bin"):
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data / rel).write_text("stand-in")
+
+
+def tree(path):
+    return sorted((str(p), p.stat().st_mtime_ns) for p in path.rglob("*"))
+
+
+def test_a_phase_without_its_inputs_names_the_phase_that_makes_them_and_writes_nothing(tmp_path):
+    """`make phase-C SEED=1 PROFILE=smoke` on a fresh clone: one line naming the missing input,
+    the phase that makes it and the command that runs it; exit 2; nothing written."""
+    prof = profile(tmp_path, "configs/model_mhc_tiny.json")
+    before = tree(tmp_path)
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      "--seeds", "1", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in proc.stderr
+    assert err[0].startswith("error: phase C (") and "which phase A makes" in err[0]
+    assert f"run_phase.py --profile {prof} --from-phase A --to-phase B --seeds 1" in err[0]
+    assert tree(tmp_path) == before
+    # with A's outputs in place, B's checkpoint is what C lacks: one phase, one command
+    phase_a_outputs(tmp_path / "data", json.load(open(prof)))
+    before = tree(tmp_path)
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "F",
+                      check=False)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1 and proc.stdout == ""
+    assert "needs the base checkpoint" in err[0] and "ckpt_latest.pt" in err[0]
+    assert f"which phase B makes; run phase B first: make phase-B PROFILE={prof}" in err[0]
+    assert tree(tmp_path) == before
+    # a later phase's input from an earlier phase outside the range is checked before anything runs
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "F", "--to-phase", "F",
+                      check=False)
+    assert proc.returncode == 2 and "needs the suite runs" in proc.stderr
+    assert "--from-phase C --to-phase E" in proc.stderr
+    assert tree(tmp_path) == before
+    # a dry run still shows the plan, with what a real run would stop on
+    dry = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                     "--dry_run")
+    assert dry.stdout.startswith("note: a real run stops here: phase C") and "[C] audit_tasks:" in dry.stdout
+    assert tree(tmp_path) == before
+
+
 def phase_c_ready(tmp_path, probe: dict | None, gate="paper"):
     """A smoke profile whose phase C has everything before the probe gate done (task files, audit, a
     stand-in checkpoint) and, when given, a probe.json newer than the checkpoint."""
@@ -112,6 +160,7 @@ def phase_c_ready(tmp_path, probe: dict | None, gate="paper"):
         prof["probe"] = json.load(open(f"{ROOT}/configs/profiles/paper.json"))["probe"]
     d, r = tmp_path / "data" / "discovery", tmp_path / "runs"
     d.mkdir(parents=True)
+    phase_a_outputs(tmp_path / "data", prof)
     for split in ("train", "heldout"):
         (d / f"{split}.jsonl").write_text(json.dumps({"task_id": f"t-{split}"}) + "\n")
     (d / "audit.json").write_text("{}")

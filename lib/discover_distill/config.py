@@ -143,3 +143,14 @@ def load_profile(name: str) -> tuple[dict, str]:
     with open(path) as f:
         return json.load(f), path
 
+
+def profile_outputs(profile: dict) -> dict[str, str]:
+    """Where phase F puts a profile's paper inputs, relative to the repository root: "figs" (the
+    figures' PDFs and PNGs), "tables" (LaTeX tables and setup.tex) and "registry". The paper profile
+    (runs_dir "runs") writes where paper/latex/main.tex reads (paper/figs, paper/latex/tables);
+    every other profile under its own runs_dir, so a smoke or mini run never overwrites the paper's
+    (`make pdf PROFILE=<name>` stages them where main.tex reads them)."""
+    runs = profile["runs_dir"]
+    if runs == "runs":
+        return {"figs": "paper/figs", "tables": "paper/latex/tables", "registry": "paper/04_results_registry.md"}
+    return {"figs": f"{runs}/figs", "tables": f"{runs}/latex_tables", "registry": f"{runs}/04_results_registry.md"}

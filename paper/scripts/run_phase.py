@@ -7,6 +7,9 @@ orchestration").
 
 Each command is printed before it runs, with its output also saved to <runs_dir>/logs/. A step
 whose artifacts are complete (artifacts.py) is skipped; an unfinished one gets its resume flag.
+Before anything runs, every input that an earlier phase makes (the tokenizer, the base checkpoint,
+the task files, ...) must exist: else one line names it, the phase that makes it and the command
+that runs that phase, exit code 2, nothing written (--dry_run prints the line as a note).
 On failure the orchestrator stops and names the command and its log. Phase C probes the base
 model first (paper/scripts/probe_base.py) and stops before any suite run, exit code 2, when the
 profile's probe gate fails ("probe": {"gate": {...}}, or "gate": null with a "gate_opt_out" reason). --profile paper uses the
@@ -27,7 +30,7 @@ from typing import Callable
 
 from discover_distill.artifacts import check_artifacts
 from discover_distill.cli import UserError, run
-from discover_distill.config import load_profile
+from discover_distill.config import load_profile, profile_outputs
 from discover_distill.fileio import atomic_write_json
 from discover_distill.stats import BUDGET_ANCHORS, budget_points
 
@@ -44,6 +47,7 @@ class Step:
     resume: list[str] = field(default_factory=list)  # flags added when partial output exists
     partial: bool = False
     check: Callable[[], str] | None = None  # an in-process step (argv: its description): returns its line
+    needs: list[tuple[str, str, str]] = field(default_factory=list)  # inputs: (path, phase that makes it, what)
 
 
 def task_ids(path: str) -> list[str] | None:
@@ -116,6 +120,32 @@ def check_probe_gate(profile: dict, probe_dir: str) -> str:
     return f"opted out ({opt_out})" if opt_out else f"passed ({path})"
 
 
+def missing_input(steps: list[Step], phases: str, made_before: str) -> tuple[Step, str, str, str] | None:
+    """(step, path, phase that makes it, what it is) for a pending step of `phases` whose input is
+    missing and made by a phase before `made_before` (one this invocation does not run first); the
+    earliest such phase when several are missing, so the advice that follows covers them all."""
+    missing = [(PHASES.index(maker), n, (step, path, maker, what)) for n, step in enumerate(steps)
+               if step.phase in phases and not step.done
+               for path, maker, what in step.needs
+               if PHASES.index(maker) < PHASES.index(made_before) and not os.path.exists(path)]
+    return min(missing, key=lambda m: m[:2])[2] if missing else None
+
+
+def missing_input_error(found: tuple[Step, str, str, str], made_before: str, profile_arg: str,
+                        seeds_arg: str) -> UserError:
+    """One line: what is missing, which phase makes it, and the command that runs the phases before."""
+    step, path, maker, what = found
+    last = PHASES[PHASES.index(made_before) - 1]
+    seeds = f" --seeds {seeds_arg}" if seeds_arg else ""
+    profile = shlex.quote(profile_arg)
+    if maker == last:
+        how = f"run phase {maker} first: make phase-{maker} PROFILE={profile}"
+    else:
+        how = (f"run phases {maker}-{last} first: python paper/scripts/run_phase.py --profile {profile} "
+               f"--from-phase {maker} --to-phase {last}{seeds}")
+    return UserError(f"phase {step.phase} ({step.name}) needs {what} {path}, which phase {maker} makes; {how}")
+
+
 def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     py = sys.executable
     D, R = profile["data_dir"], profile["runs_dir"]
@@ -130,10 +160,24 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     ckpt = f"{pre_dir}/ckpt_latest.pt"
     sd = profile["sdft"]
     suite = profile["suite"]
+    demos = f"{D}/sdft/from_ttt_train.jsonl"
+    consolidated = {m: f"{R}/{m}_from_ttt_steps{sd['steps']}" for m in sd["methods"]}
     steps: list[Step] = []
 
     def exists(*paths):
         return all(os.path.exists(p) for p in paths)
+
+    # What one phase makes and a later one reads: path -> (the phase that makes it, what it is)
+    made = {raw["train"]: ("A", "the corpus"), tok_model: ("A", "the tokenizer"),
+            **{packed[s]: ("A", f"the packed {s} bin") for s in packed},
+            ckpt: ("B", "the base checkpoint"), f"{pre_dir}/model_config.json": ("B", "the base model config"),
+            **{tasks[s]: ("C", f"the {s} tasks") for s in tasks}, f"{R}/suite": ("C", "the suite runs"),
+            demos: ("D", "the distillation demonstrations"),
+            **{f"{d}/{f}": ("D", f"the {m.upper()} {what}") for m, d in consolidated.items()
+               for f, what in (("sdft_latest.pt", "checkpoint"), ("model_config.json", "model config"))}}
+
+    def needs(*paths):
+        return [(p, *made[p]) for p in paths]
 
     c = profile["corpus"]
     steps.append(Step("A", "corpus", [py, "paper/scripts/gen_synthetic_corpus.py", "--seed", str(c["seed"]),
@@ -143,20 +187,21 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     steps.append(Step("A", "tokenizer", [py, "scripts/train_tokenizer.py", "--input", raw["train"], "--model_prefix",
                                          tok_model[:-len(".model")], "--vocab_size", str(tok["vocab_size"]),
                                          "--model_type", tok["model_type"]],
-                      done=exists(tok_model, tok_model[:-len(".model")] + ".json")))
+                      done=exists(tok_model, tok_model[:-len(".model")] + ".json"), needs=needs(raw["train"])))
     for s in ("train", "val", "val_filler"):
         steps.append(Step("A", f"pack_{s}", [py, "scripts/prepare_data.py", "--tokenizer", tok_model, "--input", raw[s],
                                              "--output", packed[s], "--append_eos", "1",
                                              # a task line must fit one pretraining row (DESIGN §3)
                                              "--max_doc_tokens", str(pre["seq_len"] + 1),
                                              "--filler_input", "none"],  # the filler split is its own step
-                          done=exists(packed[s], packed[s][:-len(".bin")] + ".json")))
+                          done=exists(packed[s], packed[s][:-len(".bin")] + ".json"), needs=needs(tok_model)))
     steps.append(Step("B", "pretrain", [py, "scripts/pretrain.py", "--train_bin", packed["train"], "--val_bin",
                                         packed["val"], "--out", pre_dir, "--model", pre["model"], "--steps",
                                         str(pre["steps"]), "--seq_len", str(pre["seq_len"]), "--micro_bs",
                                         str(pre["micro_bs"]), "--grad_accum", str(pre["grad_accum"]), *pre["extra"]],
                       done=check_artifacts(pre_dir, "pretrain", steps=pre["steps"])["complete"],
-                      resume=["--resume", "auto"], partial=exists(f"{pre_dir}/ckpt_latest.pt")))
+                      resume=["--resume", "auto"], partial=exists(f"{pre_dir}/ckpt_latest.pt"),
+                      needs=needs(packed["train"], packed["val"])))
     t = profile["tasks"]
     steps.append(Step("C", "tasks", [py, "paper/scripts/gen_discovery_tasks.py", "--seed", str(t["seed"]),
                                      "--out_train", tasks["train"], "--out_heldout", tasks["heldout"], *t["extra"]],
@@ -173,7 +218,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                            "--tokenizer", tok_model, "--corpus", raw["train"], "--max_new_tokens",
                                            str(suite["max_new_tokens"]), *audit_budgets, "--json_out", audit,
                                            *audit_extra],
-                      done=exists(audit)))
+                      done=exists(audit), needs=needs(tasks["heldout"], tasks["train"], tok_model, raw["train"])))
     # Does the base read its task (DESIGN §7)? Probed on the held-out tasks, then gated before any suite run.
     pr = profile.get("probe") or {}
     probe_dir = f"{R}/probe"
@@ -182,7 +227,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                      "--per_family", str(pr.get("per_family", 20)), "--samples",
                                      str(pr.get("samples", 128)), "--max_new_tokens", str(suite["max_new_tokens"]),
                                      "--seed", str(pr.get("seed", 0)), *pr.get("extra", [])],
-                      done=probe_fresh(probe_dir, ckpt)))
+                      done=probe_fresh(probe_dir, ckpt), needs=needs(ckpt, tok_model, tasks["heldout"])))
     steps.append(Step("C", "probe_gate", gate_description(profile, probe_dir),
                       check=lambda: check_probe_gate(profile, probe_dir)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
@@ -196,7 +241,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
         kind = "suite_ttt" if mode == "ttt" else "suite_bestofn"
         done = ids is not None and check_artifacts(out, kind, task_ids=ids)["complete"]
         return Step(phase, name, argv, done=done, resume=["--resume"], partial=os.path.isdir(out) and
-                    any(os.path.exists(os.path.join(out, i, "result.json")) for i in (ids or [])))
+                    any(os.path.exists(os.path.join(out, i, "result.json")) for i in (ids or [])),
+                    needs=needs(task_file, ckpt_path, tok_model))
 
     main_flags = ["--objective", "entropic", "--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.1"]
     for seed in seeds:
@@ -223,20 +269,20 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     for name, flags in ablations:
         steps.append(suite_step("C", name, tasks["heldout"], heldout_ids, ckpt, 0, "ttt", flags))
     steps.append(suite_step("D", "ttt_train_seed0", tasks["train"], train_ids, ckpt, 0, "ttt", main_flags))
-    demos = f"{D}/sdft/from_ttt_train.jsonl"
     steps.append(Step("D", "build_sdft", [py, "paper/scripts/build_sdft_from_suite.py", "--suite_root",
                                           f"{R}/suite/ttt_train_seed0", "--tasks_jsonl", tasks["train"], "--out_jsonl",
                                           demos, "--min_reward", str(sd["min_reward"]), *sd["build_extra"]],
-                      done=exists(demos)))
+                      done=exists(demos), needs=needs(tasks["train"])))
     for method in sd["methods"]:
-        out = f"{R}/{method}_from_ttt_steps{sd['steps']}"
+        out = consolidated[method]
         steps.append(Step("D", f"{method}_train", [py, "scripts/sdft.py", "--ckpt", ckpt, "--tokenizer", tok_model,
                                                    "--data", demos, "--out", out, "--steps", str(sd["steps"]),
                                                    "--gate_val_bin", packed["val"], "--gate_val_seq_len",
                                                    str(sd["gate_val_seq_len"]), "--gate_val_bs", str(sd["gate_val_bs"]),
                                                    "--method", method, *sd["extra"]],
                           done=check_artifacts(out, "sdft", steps=sd["steps"])["complete"],
-                          resume=["--resume", "auto"], partial=os.path.isdir(os.path.join(out, "_run_tracker"))))
+                          resume=["--resume", "auto"], partial=os.path.isdir(os.path.join(out, "_run_tracker")),
+                          needs=needs(ckpt, tok_model, demos, packed["val"])))
         for seed in seeds:
             steps.append(suite_step("E", f"{method}{sd['steps']}_bestofn_seed{seed}", tasks["heldout"], heldout_ids,
                                     f"{out}/sdft_latest.pt", seed, "bestofn", []))
@@ -250,15 +296,17 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                                        str(ret["batch_size"]), "--max_batches", str(ret["max_batches"]),
                                                        "--device", ret["device"], "--filler_val_bin",
                                                        packed["val_filler"], "--out", ret_out],
-                          done=has_filler_retention(ret_out)))
-    fig_dir = "paper/figs" if R == "runs" else f"{R}/figs"
+                          done=has_filler_retention(ret_out),
+                          needs=needs(ckpt, f"{pre_dir}/model_config.json", f"{out}/sdft_latest.pt",
+                                      f"{out}/model_config.json", packed["val"], packed["val_filler"])))
+    outputs = profile_outputs(profile)  # paper/ for the paper profile; the smoke and mini keep theirs apart
+    fig_dir = outputs["figs"]
     steps.append(Step("F", "pipeline_figure", [py, "paper/plot_pipeline_diagram.py", "--fig_dir", fig_dir]))
     steps.append(Step("F", "result_figures", [py, "paper/plot_results.py", "--runs_dir", f"{R}/suite", "--fig_dir",
-                                              fig_dir]))
-    paper_dir = "paper" if R == "runs" else R  # the smoke profile never overwrites the paper's tables
+                                              fig_dir], needs=needs(f"{R}/suite")))
     steps.append(Step("F", "tables", [py, "paper/scripts/fill_tables.py", "--runs_dir", f"{R}/suite", "--registry",
-                                      f"{paper_dir}/04_results_registry.md", "--latex_dir",
-                                      f"{paper_dir}/latex/tables" if R == "runs" else f"{R}/latex_tables"]))
+                                      outputs["registry"], "--latex_dir", outputs["tables"]],
+                      needs=needs(f"{R}/suite")))
     return steps
 
 
@@ -283,10 +331,21 @@ def main() -> int:
     if lo <= PHASES.index("C") <= hi:
         probe_gate_settings(profile)  # a profile without a gate or an opt-out stops now, not after B
     os.chdir(ROOT)
+    # Every input that a phase before --from-phase makes must exist before anything is written.
+    found = missing_input(plan(profile, seeds, args.expected), PHASES[lo:hi + 1], args.from_phase)
+    if found and args.dry_run:  # show the plan anyway, and what a real run would stop on
+        print(f"note: a real run stops here: {missing_input_error(found, args.from_phase, args.profile, args.seeds)}",
+              flush=True)
+    elif found:
+        raise missing_input_error(found, args.from_phase, args.profile, args.seeds)
     log_dir = os.path.join(profile["runs_dir"], "logs")
     for phase in PHASES[lo:hi + 1]:
         # plan again before each phase: later phases' completeness depends on what earlier ones wrote
-        for step in [s for s in plan(profile, seeds, args.expected) if s.phase == phase]:
+        steps = plan(profile, seeds, args.expected)
+        found = None if args.dry_run else missing_input(steps, phase, phase)  # what this run's earlier phases made
+        if found:
+            raise missing_input_error(found, phase, args.profile, args.seeds)
+        for step in [s for s in steps if s.phase == phase]:
             argv = step.argv + (step.resume if step.partial and not step.done else [])
             shown = " ".join(shlex.quote(a) for a in argv)
             if step.done:
