@@ -8,9 +8,11 @@ mean best reward per task family (per_family); best-so-far vs samples of every r
 the budget curves: solve rate and mean best reward vs samples for best-of-N and TTT main with 95%
 bootstrap bands over tasks x seeds (budget_curves); TTT learning: mean sample reward per step
 (and LoRA update norm) averaged over tasks, with 95% bands, TTT main and the lr 0 control
-(ttt_learning); beta and KL traces of the TTT runs (beta_kl); the retention (perplexity) bars
-(retention). The train-split run (ttt_train_*) is never drawn: every figure is held-out. Runs that
-are missing are skipped with a note.
+(ttt_learning); beta and KL traces of the TTT runs (beta_kl); mean best reward against FLOPs per
+task (log x), best-of-N, TTT main, ttt_lr0 and random search, overall and per family, as the
+registry's FLOPs tables give it (flops_curves); the retention (perplexity) bars (retention). The
+train-split run (ttt_train_*) is never drawn: every figure is held-out. Runs that are missing are
+skipped with a note.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from discover_distill.cli import UserError, run  # noqa: E402
 from discover_distill.evaluate import bootstrap_ci  # noqa: E402
+from discover_distill.registry import (flops_arm_runs, flops_grid, flops_seeds, flops_series, load_suite,  # noqa: E402
+                                       pooled_flops_curves, random_search_flops)
 from discover_distill.stats import best_at, read_best_curve, retention_promotion  # noqa: E402
 from discover_distill.tasks.base import SOLVED  # noqa: E402
 
@@ -150,9 +154,40 @@ def plot_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     return True
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def random_search_levels(runs_dir: str, runs: dict) -> tuple[dict | None, str]:
+    """(held-out random search {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}}, its source)
+    or (None, why not): the expected best of N uniformly random well-formed answers per task, from
+    the audit.json that run_phase writes beside the held-out task file the best-of-N runs name in
+    their config.json (paper/scripts/audit_tasks.py; the registry's random-search rows)."""
+    for name in arm_runs(runs, "base_bestofn"):
+        try:
+            with open(os.path.join(runs_dir, name, "config.json")) as f:
+                cfg = json.load(f)
+        except (OSError, ValueError):
+            continue
+        tasks = (cfg.get("args", cfg) if isinstance(cfg, dict) else {}).get("tasks")
+        if not isinstance(tasks, str):
+            continue
+        # a relative path is relative to where the run started: the repository root
+        for path in (tasks, os.path.join(ROOT, tasks)):
+            audit = os.path.join(os.path.dirname(path), "audit.json")
+            try:
+                with open(audit) as f:
+                    held = (json.load(f).get("overall") or {}).get("heldout")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(held, dict) and held.get("mean_best"):
+                return held, audit
+    return None, "no audit.json beside the held-out tasks of a best-of-N run"
+
+
 def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     """Solve rate and mean best reward within N samples, best-of-N vs TTT main, 95% bands over
-    tasks x seeds (best-so-far at N = the last curve point with samples <= N)."""
+    tasks x seeds (best-so-far at N = the last curve point with samples <= N), and random search at
+    its audited N up to the arms' largest (expected levels over the held-out tasks: no band)."""
     arms = [("best-of-N (samples-matched)", "base_bestofn", "#666666", "--"), ("TTT main", "ttt_main", "#d9822b", "-")]
     per_arm = {stem: [c for n in arm_runs(runs, stem) for c in task_curves(runs_dir, n, runs[n])] for _, stem, _, _ in arms}
     if not any(per_arm.values()):
@@ -171,6 +206,16 @@ def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
             ax.plot(grid, [b[0] for b in bands], color=colour, ls=ls, marker="o", ms=3,
                     label=f"{label} ({len(curves)} task-seeds)")
             ax.fill_between(grid, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
+    rand, source = random_search_levels(runs_dir, runs)
+    if rand:
+        audited = sorted(int(n) for n in rand["mean_best"] if str(n) in (rand.get("solve_rate") or {}))
+        ns = [n for n in audited if n <= grid[-1]] or audited
+        for ax, key in ((axes[0], "solve_rate"), (axes[1], "mean_best")):
+            ax.plot(ns, [rand[key][str(n)] for n in ns], color="#2e7d32", ls=":", marker="s", ms=3,
+                    label=f"random search (uniform answers; {rand.get('n_tasks', '?')} tasks, audit)")
+        print(f"  random search at N = {', '.join(map(str, ns))} from {source}")
+    else:
+        print(f"  no random-search line: {source}")
     for ax, ylabel in ((axes[0], "solve rate within N samples"), (axes[1], "mean best reward within N samples")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("samples per task N")
@@ -309,6 +354,51 @@ def plot_retention(runs_dir: str, fig_dir: str) -> bool:
     return True
 
 
+def plot_flops_curves(runs_dir: str, fig_dir: str) -> bool:
+    """Mean best reward within F FLOPs per task (log x) for best-of-N (the FLOPs-matched run),
+    TTT main and ttt_lr0 with 95% bootstrap bands over tasks x seeds, and random search at the
+    sampling FLOPs of its N answers (no band: the audit stores means); overall and per family.
+    The curves are the registry's (discover_distill.registry), so figure and tables agree."""
+    suite = load_suite(runs_dir)
+    if not flops_grid(suite):
+        return False
+    arms = {"best-of-N": ("#666666", "--"), "TTT main": ("#d9822b", "-"), "ttt_lr0": ("#5b8db8", "-.")}
+    ends = [p for arm in arms for c in pooled_flops_curves(suite, arm).values() for p in (c[0], c[-1])]
+    xs = np.geomspace(min(p["flops"] for p in ends), max(p["flops"] for p in ends), 40)
+    families = sorted({fam for s in flops_seeds(suite) for _, n in flops_arm_runs(suite, s)
+                       for fam in (r.get("family", "?") for r in suite.runs[n].values())})
+    panels = [None] + families
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax, fam in zip(axes.flat, panels):
+        for arm, vals in flops_series(suite, list(xs), fam).items():
+            keep = [i for i, v in enumerate(vals) if v]
+            bands = [mean_band(vals[i]) for i in keep]
+            colour, ls = arms[arm]
+            ax.plot(xs[keep], [b[0] for b in bands], color=colour, ls=ls, label=arm)
+            ax.fill_between(xs[keep], [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
+        rand = random_search_flops(suite, fam)
+        if rand:
+            # a step, as in the tables: within F, the largest audited N whose sampling FLOPs fit
+            pts = [p for p in rand["points"] if xs[0] <= p[1] <= xs[-1]]
+            ax.plot([p[1] for p in pts], [p[2] for p in pts], color="#2e7d32", ls=":", marker="s", ms=3,
+                    drawstyle="steps-post", label="random search (at N best-of-N samples' FLOPs)")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("all held-out tasks" if fam is None else fam, fontsize=10)
+        ax.set_xlabel("FLOPs per task")
+        ax.set_ylabel("mean best reward within F")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("best-so-far against compute (95% bootstrap bands over tasks x seeds)", fontsize=11)
+    fig.tight_layout()
+    save(fig, fig_dir, "flops_curves")
+    print(f"  flops_curves from {', '.join(n for s in flops_seeds(suite) for _, n in flops_arm_runs(suite, s))}")
+    return True
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="Result figures from the suite runs.")
     p.add_argument("--runs_dir", default="runs/suite", help="directory holding the suite run directories")
@@ -336,6 +426,8 @@ def main() -> int:
             print("note: no TTT metrics found; beta/KL figure skipped")
     else:
         print(f"note: no summary.jsonl under {args.runs_dir}; run figures skipped")
+    if not plot_flops_curves(args.runs_dir, args.fig_dir):
+        print("note: no TTT main run with a best-of-N run beside it; flops_curves figure skipped")
     if not plot_retention(args.runs_dir, args.fig_dir):
         print(f"note: no retention_ppl*.json under {args.runs_dir}; retention figure skipped")
     return 0

@@ -28,6 +28,7 @@ from discover_distill.distributed import env_dist_info, shard_items
 from discover_distill.evaluate import bootstrap_ci
 from discover_distill.lora import LoRAConfig, inject_lora
 from discover_distill.model import load_model
+from discover_distill.objectives import LN2
 from discover_distill.tokenizer import Tokenizer
 from discover_distill.tracker import EXIT_PAUSED, RunTracker, format_duration
 from discover_distill.training import resolve_device, resolve_dtype, say
@@ -50,6 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--adaptive_beta", type=int, choices=[0, 1], default=1,
                    help="1 = per-group beta with KL(softmax(beta r) || uniform) = ln 2; 0 = fixed --beta")
     p.add_argument("--beta", type=float, default=2.0, help="fixed entropic beta when --adaptive_beta 0")
+    p.add_argument("--beta_target_kl", type=float, default=LN2,
+                   help="adaptive beta: the KL(softmax(beta r) || uniform) each group's beta is solved for (ln 2)")
     p.add_argument("--kl_lambda", type=float, default=0.1, help="per-token KL-to-base shaping weight (0 = off)")
     p.add_argument("--lora_rank", type=int, default=8, help="LoRA rank")
     p.add_argument("--lora_alpha", type=float, default=16.0, help="LoRA alpha (scale = alpha / rank)")
@@ -59,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--groups", type=int, default=4, help="start states per TTT step with reuse")
     p.add_argument("--budget_match", choices=["samples", "flops"], default="samples",
                    help="best-of-N budget: samples = ttt_steps x rollouts; flops = also charge TTT training")
+    p.add_argument("--flops_from", default="",
+                   help="best-of-N with --budget_match flops: a TTT run directory; each task samples until it has "
+                        "spent that run's FLOPs on the same task (compute matched task by task) instead of the "
+                        "ttt_steps x rollouts x (1 + 3 + [kl]) sample estimate")
     p.add_argument("--save_adapter_every", type=int, default=10, help="TTT: save the adapter every N steps (and last)")
     p.add_argument("--tasks_per_batch", type=int, default=8, help="tasks sampled/trained together (one adapter each)")
     p.add_argument("--resume", action="store_true", help="skip tasks with a result.json; redo unfinished ones")
@@ -73,6 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name} must be >= 1")
     if args.lr < 0:
         p.error("--lr must be >= 0")
+    if not args.beta_target_kl > 0:
+        p.error("--beta_target_kl must be > 0")
+    if args.flops_from and (args.mode != "bestofn" or args.budget_match != "flops"):
+        p.error("--flops_from needs --mode bestofn --budget_match flops")
     return args
 
 
@@ -87,6 +98,22 @@ def parse_shard(spec: str) -> tuple[int, int]:
     if not 0 <= i < n:
         raise UserError(f"--shard {spec}: need 0 <= i < n")
     return i, n
+
+
+def flops_targets(run_dir: str, tasks: list[dict]) -> list[float]:
+    """Each task's FLOPs in another suite run (its <task_id>/result.json), for --flops_from."""
+    out = []
+    for t in tasks:
+        path = os.path.join(run_dir, t["task_id"], "result.json")
+        try:
+            with open(path) as f:
+                flops = json.load(f)["flops"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"--flops_from: {path}: no finished result with its FLOPs (run that TTT run first)") from None
+        if not isinstance(flops, (int, float)) or not flops > 0:
+            raise UserError(f"--flops_from: {path}: flops {flops!r} is not a positive number")
+        out.append(float(flops))
+    return out
 
 
 def write_summary(out_root: str, tasks: list[dict]) -> list[dict]:
@@ -139,9 +166,11 @@ def main() -> int:
                         f"continue, or choose a new --out_root")
     mine = shard_items(all_tasks, shard, n_shards)
     todo = [t for t in mine if t["task_id"] not in done]
+    targets = dict(zip([t["task_id"] for t in todo], flops_targets(args.flops_from, todo))) if args.flops_from else None
     cfg = D.DiscoveryConfig(mode=args.mode, ttt_steps=args.ttt_steps, rollouts=args.rollouts,
                             max_new_tokens=args.max_new_tokens, objective=args.objective, reuse=bool(args.reuse),
-                            adaptive_beta=bool(args.adaptive_beta), beta=args.beta, kl_lambda=args.kl_lambda,
+                            adaptive_beta=bool(args.adaptive_beta), beta=args.beta,
+                            beta_target_kl=args.beta_target_kl, kl_lambda=args.kl_lambda,
                             lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lr=args.lr,
                             temperature=args.temperature, groups=args.groups, budget_match=args.budget_match,
                             save_adapter_every=args.save_adapter_every)
@@ -153,7 +182,8 @@ def main() -> int:
                          resumed_from_step=(len(mine) - len(todo)) if args.resume else None, enabled=shard == 0)
     if args.mode == "ttt":
         inject_lora(model, LoRAConfig(rank=args.lora_rank, alpha=args.lora_alpha), n_adapters=args.tasks_per_batch)
-    budget = (f"budget {D.bestofn_budget(cfg)} samples/task" if args.mode == "bestofn"
+    budget = (f"each task to its FLOPs in {args.flops_from}" if args.flops_from else
+              f"budget {D.bestofn_budget(cfg)} samples/task" if args.mode == "bestofn"
               else f"{args.ttt_steps} steps x {args.rollouts} rollouts")
     say(f"{args.mode} on {len(todo)} of {len(mine)} tasks (shard {shard}/{n_shards}, {len(done)} already done) | "
         f"{budget} | device {device}")
@@ -169,7 +199,8 @@ def main() -> int:
         if args.mode == "ttt":
             results = D.run_ttt(model, tok, batch, cfg, dirs, args.seed, dtype=dtype)
         else:
-            results = D.run_bestofn(model, tok, batch, cfg, args.seed, dtype=dtype)
+            results = D.run_bestofn(model, tok, batch, cfg, args.seed, dtype=dtype,
+                                    flops_targets=[targets[t["task_id"]] for t in batch] if targets else None)
         for d, r in zip(dirs, results):
             atomic_write_json(os.path.join(d, "result.json"), r)
         finished += len(batch)

@@ -430,8 +430,15 @@ def latex_available():
     return None
 
 
-def make_pdf(latex_dir, out_dir):
-    proc = subprocess.run(["make", "--no-print-directory", "pdf", f"LATEX_DIR={latex_dir}", f"PDF_DIR={out_dir}"],
+def make_pdf(tmp_path, name):
+    """make pdf for a profile whose runs_dir is tmp_path/name (phase F's tables in latex_tables/,
+    figures in figs/, as profile_outputs says) into tmp_path/name_out; returns the LaTeX log."""
+    prof = json.load(open(os.path.join(ROOT, "configs", "profiles", "smoke.json")))
+    prof["runs_dir"] = str(tmp_path / name)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(prof))
+    out_dir = str(tmp_path / f"{name}_out")
+    proc = subprocess.run(["make", "--no-print-directory", "pdf", f"PROFILE={path}", f"PDF_DIR={out_dir}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     pdf = os.path.join(out_dir, "main.pdf")
@@ -451,27 +458,26 @@ def pdf_text(pdf):
 
 
 def test_manuscript_builds(tmp_path):
-    """make pdf builds paper/latex/main.tex before any run exists (placeholders) and with the
-    generated tables, macros and figures of a synthetic suite (skipped without a LaTeX install)."""
+    """make pdf PROFILE=... builds paper/latex/main.tex before any run exists (placeholders) and
+    with the generated tables, macros and figures of a synthetic suite (skipped without LaTeX)."""
     why = latex_available()
     if why:
         pytest.skip(why)
-    bare = tmp_path / "bare" / "latex"
-    shutil.copytree(os.path.join(ROOT, "paper", "latex"), bare, ignore=shutil.ignore_patterns("tables"))
-    make_pdf(str(bare), str(tmp_path / "bare_out"))
+    (tmp_path / "bare").mkdir()
+    make_pdf(tmp_path, "bare")
     text = pdf_text(tmp_path / "bare_out" / "main.pdf")
     if text is not None:
         assert "Not generated yet" in text and "n/a" in text
-    full = tmp_path / "full" / "latex"
-    shutil.copytree(os.path.join(ROOT, "paper", "latex"), full, ignore=shutil.ignore_patterns("tables"))
+    full = tmp_path / "full"
     suite, _ = make_suite(tmp_path)
-    figs = str(tmp_path / "full" / "figs")
+    figs = str(full / "figs")
     run_script("paper/scripts/fill_tables.py", "--runs_dir", suite, "--registry", str(tmp_path / "reg.md"),
-               "--latex_dir", str(full / "tables"))
+               "--latex_dir", str(full / "latex_tables"))
     run_script("paper/plot_results.py", "--runs_dir", suite, "--fig_dir", figs)
     run_script("paper/plot_pipeline_diagram.py", "--fig_dir", figs)
-    log = make_pdf(str(full), str(tmp_path / "full_out"))
-    for fig in ("pipeline", "budget_curves", "ttt_learning", "retention", "solve_rate", "per_family", "beta_kl"):
+    log = make_pdf(tmp_path, "full")
+    for fig in ("pipeline", "budget_curves", "flops_curves", "ttt_learning", "retention", "solve_rate", "per_family",
+                "beta_kl"):
         assert f"{fig}.pdf" in log, fig
     text = pdf_text(tmp_path / "full_out" / "main.pdf")
     if text is not None:
@@ -522,3 +528,42 @@ def test_probe_section_and_the_gate_in_words(tmp_path):
     text, tex = fill(tmp_path, suite, "--probe_dir", str(tmp_path / "nowhere"))
     assert "_No probe result" in section(text, "Base model probe") and "No gate record" in text
     assert "no probe result yet" in (tex / "probe.tex").read_text()
+
+
+def test_flops_section(tmp_path):
+    """The curves against compute as the registry and the LaTeX tables print them (the numbers are
+    worked out in tests/test_registry.py, on the same hand-made runs)."""
+    from test_registry import TTT, make_flops_suite
+
+    text, tex = fill(tmp_path, make_flops_suite(tmp_path))
+    sec = section(text, "Curves against compute")
+    assert "(1.2e9 FLOPs per sample" in sec   # best-of-N: 80 GFLOPs for 64 samples
+    arms = section(sec, "Arms on the FLOPs axis")
+    assert table_row(arms, "0", "TTT main")[4:] == ["8.2e10 [6.0e10, 9.0e10]", "per step from metrics.jsonl 4"]
+    assert table_row(arms, "0", "best-of-N")[2] == "`base_bestofn_flops_seed0`"
+    best = section(sec, "Mean best reward within F FLOPs")
+    assert "| F=3.0e10 | F=3.7e10 | F=4.7e10 | F=5.8e10 | F=7.2e10 | F=9.0e10 |" in best
+    ttt = table_row(best, "0", "TTT main", "`ttt_main_seed0`")
+    assert close(ttt[4], 0.175) and close(ttt[8], 0.575) and ttt[8].endswith(" †") and not ttt[7].endswith("†")
+    assert table_row(best, "0", "best-of-N")[9] == "n/a" and table_row(best, "0", "ttt_lr0")[6:] == ["n/a"] * 4
+    assert table_row(best, "-", "random search")[4:] == ["0.200 (N=8)"] * 5 + ["0.600 (N=64) †"]
+    solve = section(sec, "Solve rate within F FLOPs")
+    assert table_row(solve, "0", "best-of-N")[4:9] == ["0.000 [0.000, 0.000]"] * 4 + ["0.000 [0.000, 0.000]"]
+    reach = section(sec, "FLOPs to reach a mean best reward")
+    assert table_row(reach, "0", "best-of-N final (samples-matched)")[2:] == ["0.300", "3.0e10", "6.0e10", "4.5e10",
+                                                                              "8.0e10"]
+    assert table_row(reach, "0", "TTT main final")[3:] == ["not reached", "9.0e10", "not reached", "not reached"]
+    cross = section(sec, "Crossover of TTT main and best-of-N")
+    assert table_row(cross, "0")[1:] == ["4", "1.0e10 - 8.0e10", "6.0e10 [6.0e10, 6.0e10]",
+                                         "TTT main overtakes best-of-N", "1", "100.0%"]
+    fam = section(sec, "Per family: TTT main minus best-of-N")
+    assert table_row(fam, "fa", "3.0e10")[2] == "2"
+    flops_tex = (tex / "flops.tex").read_text()
+    assert r"$3.0{\times}10^{10}$" in flops_tex and r"0.575$^\dagger$" in flops_tex and "random search" in flops_tex
+    assert r"$6.0{\times}10^{10}$ [$6.0{\times}10^{10}$, $6.0{\times}10^{10}$]" in (tex / "flops_crossover.tex").read_text()
+    # a TTT that never catches up, said in words
+    low = tmp_path / "low"
+    low.mkdir()
+    text, tex = fill(low, make_flops_suite(low, ttt={t: [0.5 * v for v in vals] for t, vals in TTT.items()}))
+    assert table_row(section(text, "Crossover of TTT main"), "0")[3] == "no crossover in range"
+    assert "no crossover in range" in (tex / "flops_crossover.tex").read_text()

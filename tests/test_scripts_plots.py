@@ -65,3 +65,41 @@ def test_fill_tables(tmp_path):
     assert "TTT main vs best-of-N (seed 0)" in text and "guardrails" in text and "+4.00%" in text
     assert "base\\_bestofn\\_seed0 & 3" in (tex / "main_results.tex").read_text()
     assert "\\midrule" in (tex / "paired.tex").read_text()
+
+
+def test_budget_curves_draw_random_search_as_its_own_line(tmp_path, monkeypatch):
+    """Random search (the audit's expected best of N uniformly random answers, which the tables
+    report too) is a third, labelled line at its audited N up to the arms' largest N."""
+    import importlib.util
+
+    from conftest import ROOT
+    runs = tmp_path / "suite"
+    write_run(runs, "base_bestofn_seed0", ttt=False)
+    write_run(runs, "ttt_main_seed0", ttt=True)
+    tasks = tmp_path / "discovery" / "heldout.jsonl"
+    tasks.parent.mkdir()
+    tasks.write_text("")
+    (runs / "base_bestofn_seed0" / "config.json").write_text(json.dumps({"args": {"tasks": str(tasks)}}))
+    levels = {"n_tasks": 3, "mean_best": {"1": 0.1, "4": 0.3, "8": 0.45, "960": 0.9},
+              "solve_rate": {"1": 0.0, "4": 0.0, "8": 1 / 3, "960": 1.0}}
+    (tasks.parent / "audit.json").write_text(json.dumps({"overall": {"heldout": levels, "train": {}}}))
+    spec = importlib.util.spec_from_file_location("plot_results", os.path.join(ROOT, "paper", "plot_results.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    saved = []
+    monkeypatch.setattr(mod, "save", lambda fig, fig_dir, name: saved.append((name, fig)))
+    assert mod.plot_budget_curves(str(runs), mod.load_runs(str(runs)), str(tmp_path))
+    [(name, fig)] = saved
+    assert name == "budget_curves"
+    for ax, key in zip(fig.axes, ("solve_rate", "mean_best")):
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert [l.split(" (")[0] for l in labels] == ["best-of-N", "TTT main", "random search"], labels
+        rand = ax.get_lines()[2]
+        assert "3 tasks" in rand.get_label()
+        assert list(rand.get_xdata()) == [1, 4, 8]   # 960 lies beyond the arms' 8 samples
+        assert list(rand.get_ydata()) == pytest.approx([levels[key][n] for n in ("1", "4", "8")])
+    # without an audit beside the tasks the figure keeps its two arms and says why
+    (tasks.parent / "audit.json").unlink()
+    saved.clear()
+    assert mod.plot_budget_curves(str(runs), mod.load_runs(str(runs)), str(tmp_path))
+    assert [l.get_label().split(" (")[0] for l in saved[0][1].axes[0].get_lines()] == ["best-of-N", "TTT main"]

@@ -122,3 +122,29 @@ def test_sigint_pauses_between_batches_and_resume_keeps_finished_tasks(setup, tm
     run_script(*args, "--resume")
     assert all((out / t / "result.json").read_bytes() == b for t, b in before.items())
     assert all((out / t / "result.json").exists() for t in setup["ids"])
+
+
+def test_bestofn_matches_each_tasks_ttt_flops(setup, tmp_path):
+    """--flops_from: every task samples until it has spent the TTT run's FLOPs on it, and no further
+    round; its first samples are the sample-budget run's (same per-task generator)."""
+    ttt = tmp_path / "ttt"
+    run_script(*suite(setup, ttt, "ttt", "--kl_lambda", "0.1"))
+    out = tmp_path / "matched"
+    proc = run_script(*suite(setup, out, "bestofn", "--budget_match", "flops", "--flops_from", str(ttt)))
+    assert "to its FLOPs in" in proc.stdout
+    plain = tmp_path / "plain"
+    run_script(*suite(setup, plain, "bestofn"))
+    for tid in setup["ids"]:
+        target = json.load(open(ttt / tid / "result.json"))["flops"]
+        res = json.load(open(out / tid / "result.json"))
+        curve = res["best_curve"]
+        assert res["flops"] >= target and res["flops_target"] == target
+        assert len(curve) == 1 or curve[-2]["flops"] < target  # it stopped at the first round past the target
+        assert res["flops"] == pytest.approx(curve[-1]["flops"]) and res["samples"] == 8 * len(curve)
+        first = json.load(open(plain / tid / "result.json"))["best_curve"]
+        assert curve[:len(first)] == first
+    bad = run_script(*suite(setup, tmp_path / "x", "bestofn", "--budget_match", "flops", "--flops_from",
+                            str(tmp_path / "nowhere")), check=False)
+    assert bad.returncode == 2 and "--flops_from" in bad.stderr and "result.json" in bad.stderr
+    bad = run_script(*suite(setup, tmp_path / "y", "bestofn", "--flops_from", str(ttt)), check=False)
+    assert bad.returncode == 2 and "--budget_match flops" in bad.stderr

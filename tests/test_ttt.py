@@ -302,3 +302,22 @@ def test_group_advantages_at_once_equal_the_per_group_functions():
                 assert betas[g] == pytest.approx(b, rel=1e-8)
                 want = entropic_advantages(rewards[rows], b)
             assert torch.allclose(adv[rows], want, rtol=1e-6, atol=1e-9), (objective, g)
+
+
+def test_curves_carry_cumulative_flops(tiny, tmp_path):
+    """Both arms' best_curve records the FLOPs spent up to each round / step (the registry's
+    curves against compute read them): increasing, ending at the task's total, and for TTT equal
+    to its per-step metrics."""
+    tok = Tokenizer(tiny["tokenizer"])
+    model = load_model(tiny["ckpt"], torch.device("cpu"))
+    task = tiny["task_list"][1]
+    res = D.run_bestofn(model, tok, [task], _cfg(mode="bestofn", ttt_steps=3), seed=0)[0]
+    curve = res["best_curve"]
+    assert [c["samples"] for c in curve] == [6, 12, 18]
+    assert 0 < curve[0]["flops"] < curve[1]["flops"] < curve[2]["flops"] == res["flops"]
+    inject_lora(model, LoRAConfig(), n_adapters=1)
+    (tmp_path / "t").mkdir()
+    res = D.run_ttt(model, tok, [task], _cfg(), [str(tmp_path / "t")], seed=0)[0]
+    rows = [json.loads(x) for x in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert [(c["samples"], c["flops"]) for c in res["best_curve"]] == [(r["samples"], r["flops"]) for r in rows]
+    assert res["best_curve"][-1]["flops"] == res["flops"]

@@ -22,7 +22,7 @@ from .archive import PuctArchive
 from .fileio import append_jsonl
 from .cli import UserError
 from .lora import LoRAConfig, lora_disabled, lora_parameters, reset_adapter, save_lora
-from .objectives import policy_gradient_loss
+from .objectives import LN2, policy_gradient_loss
 from .sampling import generate
 from .tasks import SOLVED, load_tasks, reward_for_task
 from .ttt import (base_params, clip_per_adapter, completion_logprobs, group_advantages, lora_update_norms, sampling_flops,
@@ -44,6 +44,7 @@ class DiscoveryConfig:
     reuse: bool = True
     adaptive_beta: bool = True
     beta: float = 2.0                 # fixed beta when adaptive_beta is off
+    beta_target_kl: float = LN2       # adaptive beta: KL(softmax(beta r) || uniform) it aims for
     kl_lambda: float = 0.1
     lora_rank: int = 8
     lora_alpha: float = 16.0
@@ -136,33 +137,49 @@ def task_generators(tasks: list[dict], seed: int, device) -> list[torch.Generato
 
 
 def run_bestofn(model, tok, tasks: list[dict], cfg: DiscoveryConfig, seed: int,
-                dtype=torch.float32, log=print) -> list[dict]:
-    """Sample each task's budget in rounds of `rollouts`, all tasks of the batch per round."""
+                dtype=torch.float32, log=print, flops_targets: list[float] | None = None) -> list[dict]:
+    """Sample each task's budget in rounds of `rollouts`, all tasks of the batch per round.
+
+    `flops_targets` (one per task): instead of a sample budget, sample each task in rounds until it
+    has spent at least that many FLOPs (compute matched task by task to another run, e.g. the TTT
+    run's per-task FLOPs); a task that has reached its target leaves the batch. A task's samples
+    come from its own generator, so they are the same as a sample-budget run's, only more or fewer."""
     device = next(model.parameters()).device
     states = [TaskState(t) for t in tasks]
     gens = task_generators(tasks, seed, device)
     budget = bestofn_budget(cfg)
+    if flops_targets is not None and len(flops_targets) != len(tasks):
+        raise ValueError(f"flops_targets: {len(flops_targets)} targets for {len(tasks)} tasks")
     n_params = base_params(model)
     ids = [prompt_ids(tok, prompts.plain_prompt(t["prompt"])) for t in tasks]
-    rounds = math.ceil(budget / cfg.rollouts)
     curves: list[list[dict]] = [[] for _ in tasks]  # best-so-far after each round (the budget curves)
-    for r in range(rounds):
-        n = min(cfg.rollouts, budget - r * cfg.rollouts)
-        s = generate(model, ids, [n] * len(tasks), max_new_tokens=cfg.max_new_tokens, eos_id=tok.eos_id,
-                     pad_id=tok.pad_id, temperature=cfg.temperature, stop_strings=prompts.STOP_STRINGS,
-                     decode=tok.decode, generator=gens, vocab_limit=tok.vocab_size, dtype=dtype)
-        owners = s.prompt_index.tolist()
+
+    def wanted(k: int, r: int) -> int:
+        if flops_targets is not None:
+            return cfg.rollouts if states[k].flops < flops_targets[k] else 0
+        return max(0, min(cfg.rollouts, budget - r * cfg.rollouts))
+    r = 0
+    while active := [k for k in range(len(tasks)) if wanted(k, r)]:
+        s = generate(model, [ids[k] for k in active], [wanted(k, r) for k in active], max_new_tokens=cfg.max_new_tokens,
+                     eos_id=tok.eos_id, pad_id=tok.pad_id, temperature=cfg.temperature,
+                     stop_strings=prompts.STOP_STRINGS, decode=tok.decode, generator=[gens[k] for k in active],
+                     vocab_limit=tok.vocab_size, dtype=dtype)
+        owners = [active[i] for i in s.prompt_index.tolist()]
         answers, rewards = score(s, owners, states)
         gen_per_row = s.mask.sum(1).tolist()
-        for k, st in enumerate(states):
+        r += 1
+        for k in active:
+            st = states[k]
             rows = [i for i, o in enumerate(owners) if o == k]
-            st.observe(r + 1, [answers[i] for i in rows], [rewards[i] for i in rows])
+            st.observe(r, [answers[i] for i in rows], [rewards[i] for i in rows])
             st.samples += len(rows)
             n_gen = int(sum(gen_per_row[i] for i in rows))
             st.generated_tokens += n_gen
             st.flops += sampling_flops(n_params, len(ids[k]), n_gen)
-            curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
-    return [st.result(cfg, {"budget": budget, "best_curve": curves[k]}) for k, st in enumerate(states)]
+            curves[k].append({"samples": st.samples, "flops": st.flops, "best_so_far": max(0.0, st.best_reward)})
+    extra = [{"budget": budget} if flops_targets is None else {"budget": st.samples, "flops_target": flops_targets[k]}
+             for k, st in enumerate(states)]
+    return [st.result(cfg, {**extra[k], "best_curve": curves[k]}) for k, st in enumerate(states)]
 
 
 # --- TTT -------------------------------------------------------------------------------------
@@ -214,7 +231,8 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
         answers, rewards = score(s, owners, states)
         # 3. advantages per group (same task, same start state)
         seq_adv, signal, betas = group_advantages(torch.tensor(rewards, dtype=torch.float64), g_of_row, len(groups),
-                                                  cfg.objective, cfg.adaptive_beta, cfg.beta)
+                                                  cfg.objective, cfg.adaptive_beta, cfg.beta,
+                                                  cfg.beta_target_kl)
         # 4. one Adam step on every task's LoRA
         comp = [[t for t, m in zip(s.tokens[i].tolist(), s.mask[i].tolist()) if m] for i in range(len(rewards))]
         keep = [i for i, c in enumerate(comp) if c]
@@ -295,7 +313,7 @@ def run_ttt(model, tok, tasks: list[dict], cfg: DiscoveryConfig, out_dirs: list[
                 st.archive.flush()  # prune now, so archive_size is logged as the next step sees it
             task_groups = [g for g, kk in enumerate(task_of_group) if kk == k]
             task_betas = [betas[g] for g in task_groups if betas[g] is not None]
-            curves[k].append({"samples": st.samples, "best_so_far": max(0.0, st.best_reward)})
+            curves[k].append({"samples": st.samples, "flops": st.flops, "best_so_far": max(0.0, st.best_reward)})
             row = {"step": step, "mean_reward": sum(rk) / len(rk), "max_reward": max(rk),
                    "best_so_far": st.best_reward, "samples": st.samples,
                    "generated_tokens": st.generated_tokens, "flops": st.flops,

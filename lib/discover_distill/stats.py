@@ -6,6 +6,8 @@ import math
 import os
 import random
 
+import numpy as np
+
 
 def paired_bootstrap(a: list[float], b: list[float], n_boot: int = 4000, seed: int = 0) -> dict:
     """Mean of b - a over paired tasks with a 95% percentile bootstrap CI and a two-sided p-value
@@ -59,12 +61,12 @@ def budget_points(budget: float, available=(), anchors=BUDGET_ANCHORS, reference
     return out
 
 
-def best_at(curve: list[dict], n: float) -> float:
-    """Best reward found within the first n samples: the best_so_far of the last curve entry
-    (entries ordered by samples) with samples <= n; 0 when there is none."""
+def best_at(curve: list[dict], n: float, key: str = "samples") -> float:
+    """Best reward found within the first n samples (or, with key="flops", n FLOPs): the
+    best_so_far of the last curve entry (entries ordered by `key`) with key <= n; 0 when there is none."""
     best = 0.0
-    for c in sorted(curve, key=lambda c: c["samples"]):
-        if c["samples"] > n:
+    for c in sorted(curve, key=lambda c: c[key]):
+        if c[key] > n:
             break
         best = max(0.0, float(c["best_so_far"]))
     return best
@@ -101,6 +103,164 @@ def read_best_curve(task_dir: str, row: dict | None = None) -> list[dict] | None
     except (KeyError, TypeError, ValueError):
         return None
     return sorted(out, key=lambda c: c["samples"]) or None
+
+
+# --- curves against compute (DESIGN §7: "compute on the x-axis") -----------------------------
+
+def _flops_points(curve) -> list[dict] | None:
+    """[{"flops", "samples", "best_so_far"}] when every entry carries all three as numbers, else None."""
+    try:
+        out = [{"flops": float(c["flops"]), "samples": float(c["samples"]), "best_so_far": float(c["best_so_far"])}
+               for c in curve]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out or None
+
+
+def read_flops_curve(task_dir: str, row: dict | None = None) -> tuple[list[dict] | None, str | None]:
+    """One task's best-so-far against cumulative FLOPs, [{"flops", "samples", "best_so_far"}] by
+    FLOPs (best_so_far floored at 0), and where its FLOPs come from:
+    "recorded": the best_curve carries them (the suite writes them per round / step in both arms);
+    "metrics": TTT's per-step metrics.jsonl (runs from before the curves carried FLOPs);
+    "estimated": a best-of-N run from before: the task's total FLOPs spread over its curve in
+    proportion to samples (a round costs its prompt's prefill plus its generated tokens, so this
+    is close, not exact). (None, None) without a curve."""
+    row = row or {}
+    res = None
+    try:
+        with open(os.path.join(task_dir, "result.json")) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        pass
+    res = res if isinstance(res, dict) else {}
+    curve, source = None, None
+    for cand in (row.get("best_curve"), res.get("best_curve")):
+        if cand and (curve := _flops_points(cand)):
+            source = "recorded"
+            break
+    if curve is None:
+        metrics = []
+        try:
+            with open(os.path.join(task_dir, "metrics.jsonl")) as f:
+                for line in f:
+                    try:
+                        m = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(m, dict) and all(isinstance(m.get(k), (int, float))
+                                                   for k in ("flops", "samples", "best_so_far")):
+                        metrics.append(m)
+        except OSError:
+            pass
+        if metrics and (curve := _flops_points(metrics)):
+            source = "metrics"
+    if curve is None:
+        best = read_best_curve(task_dir, row)
+        total = row.get("flops") if isinstance(row.get("flops"), (int, float)) else res.get("flops")
+        samples = row.get("samples") if isinstance(row.get("samples"), (int, float)) else res.get("samples")
+        if best and isinstance(total, (int, float)) and isinstance(samples, (int, float)) and samples > 0:
+            curve = [{"flops": float(total) * c["samples"] / samples, "samples": c["samples"],
+                      "best_so_far": c["best_so_far"]} for c in best]
+            source = "estimated"
+    if curve is None:
+        return None, None
+    for c in curve:
+        c["best_so_far"] = max(0.0, c["best_so_far"])
+    return sorted(curve, key=lambda c: (c["flops"], c["samples"])), source
+
+
+def _round_sig2(x: float, how: str) -> float:
+    """x at two significant digits, rounded down, up or to the nearest."""
+    e = math.floor(math.log10(x)) - 1
+    q = x / 10.0 ** e
+    q = math.floor(q + 1e-9) if how == "down" else math.ceil(q - 1e-9) if how == "up" else round(q)
+    return float(f"{q * 10.0 ** e:.1e}")
+
+
+def log_levels(lo: float, hi: float, k: int) -> list[float]:
+    """k log-spaced levels from lo to hi at two significant digits, all inside [lo, hi]: the first
+    rounded up, the last down, the others to the nearest. Duplicates (a narrow range) are dropped;
+    a range too narrow for any two-digit level gives [hi]."""
+    if not 0 < lo <= hi or k < 1:
+        raise ValueError(f"log_levels needs 0 < lo <= hi and k >= 1, got {lo!r}, {hi!r}, {k!r}")
+    raw = [lo * (hi / lo) ** (i / (k - 1)) for i in range(k)] if k > 1 else [hi]
+    out = []
+    for i, x in enumerate(raw):
+        v = _round_sig2(x, "down" if i == k - 1 else "up" if i == 0 else "nearest")
+        if lo <= v <= hi and v not in out:
+            out.append(v)
+    return out or [float(hi)]
+
+
+def step_matrix(curves: list[list[dict]], xs, key: str = "flops") -> np.ndarray:
+    """(curves, len(xs)) array of best_at(curve, x, key): best_at vectorised over x."""
+    xs = np.asarray(xs, dtype=float)
+    out = np.zeros((len(curves), len(xs)))
+    for i, c in enumerate(curves):
+        pts = sorted(c, key=lambda p: p[key])
+        ks = np.array([float(p[key]) for p in pts])
+        vs = np.array([max(0.0, float(p["best_so_far"])) for p in pts])
+        idx = np.searchsorted(ks, xs, side="right") - 1
+        out[i] = np.where(idx >= 0, vs[np.maximum(idx, 0)], 0.0)
+    return out
+
+
+def first_reach(curves: list[list[dict]], target: float, key: str = "flops", tol: float = 1e-12) -> float | None:
+    """The smallest x at which the mean over curves of best_at(curve, x) reaches `target`
+    (exact: the mean changes only at curve points); None when it never does."""
+    if not curves:
+        return None
+    xs = np.unique(np.concatenate([[float(p[key]) for p in c] for c in curves]))
+    hit = np.nonzero(step_matrix(curves, xs, key).mean(axis=0) >= target - tol)[0]
+    return float(xs[hit[0]]) if hit.size else None
+
+
+def _first_crossings(means: np.ndarray, tol: float) -> np.ndarray:
+    """Per row of `means` (a difference at increasing x): the index of the first point whose sign
+    is opposite to the row's first non-zero sign (|d| <= tol counts as 0); -1 without one."""
+    s = np.where(np.abs(means) <= tol, 0.0, np.sign(means))
+    nz = s != 0
+    first = nz.argmax(axis=1)
+    s0 = s[np.arange(len(s)), first] * nz.any(axis=1)
+    opp = (s == -s0[:, None]) & (s0[:, None] != 0)
+    return np.where(opp.any(axis=1), opp.argmax(axis=1), -1)
+
+
+def crossover(base: list[list[dict]], treat: list[list[dict]], n_boot: int = 2000, seed: int = 0,
+              key: str = "flops", tol: float = 1e-12, chunk: int = 200) -> dict:
+    """Where the mean best-so-far curve of `treat` crosses that of `base` against `key`; base[i] and
+    treat[i] are the same task's curves (paired). Within the range both arms reach (from the
+    smallest point of either to the smaller of their largest points) the difference
+    d(x) = mean_i best_at(treat[i], x) - best_at(base[i], x) changes only at curve points; the
+    crossover is the first point where d takes the sign opposite to its first non-zero sign.
+    CI: 95% percentile bootstrap over tasks (the same resampled tasks on both arms) among the
+    resamples that have a crossover; "boot_share" is their share.
+    Returns {"range": [lo, hi], "x", "direction" ("treat overtakes" / "base overtakes" / None),
+    "crossings" (sign changes of d), "ci95", "boot_share"}; x None: no crossover in range."""
+    if len(base) != len(treat) or not base:
+        raise ValueError("crossover needs two equally long, non-empty lists of curves")
+    hi = min(max(float(p[key]) for c in base for p in c), max(float(p[key]) for c in treat for p in c))
+    xs = np.unique(np.concatenate([[float(p[key]) for p in c] for c in base + treat]))
+    xs = xs[xs <= hi]
+    d = step_matrix(treat, xs, key) - step_matrix(base, xs, key)
+    means = d.mean(axis=0)
+    j = int(_first_crossings(means[None, :], tol)[0])
+    signs = [x for x in np.where(np.abs(means) <= tol, 0.0, np.sign(means)) if x != 0]
+    rng = np.random.default_rng(seed)
+    n = d.shape[0]
+    boots = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        counts = np.zeros((b, n))
+        np.add.at(counts, (np.repeat(np.arange(b), n), rng.integers(0, n, size=b * n)), 1.0)
+        idx = _first_crossings(counts @ d / n, tol)
+        boots += [float(xs[i]) for i in idx if i >= 0]
+    boots.sort()
+    m = len(boots)
+    ci = [boots[math.floor(0.025 * (m - 1))], boots[math.ceil(0.975 * (m - 1))]] if m else [None, None]
+    return {"range": [float(xs[0]), float(hi)], "x": float(xs[j]) if j >= 0 else None,
+            "direction": (("treat overtakes" if signs[0] < 0 else "base overtakes") if j >= 0 else None),
+            "crossings": sum(a != b for a, b in zip(signs, signs[1:])), "ci95": ci, "boot_share": m / n_boot}
 
 
 # --- consolidation: which step was promoted (DESIGN §4: always reported, all-rejected said in words)

@@ -10,7 +10,7 @@ from collections import Counter
 import torch
 
 from .lora import adapters_for_rows, lora_modules
-from .objectives import adaptive_betas, entropic_advantages_rows
+from .objectives import LN2, adaptive_betas, entropic_advantages_rows
 from .sampling import left_pad
 from .training import autocast
 
@@ -123,8 +123,10 @@ def completion_logprobs(model, prompts: list[list[int]], comps: list[list[int]],
 # --- advantages ----------------------------------------------------------------------------
 
 def group_advantages(rewards: torch.Tensor, group_of_row: torch.Tensor, n_groups: int, objective: str,
-                     adaptive: bool, beta: float) -> tuple[torch.Tensor, torch.Tensor, list[float | None]]:
+                     adaptive: bool, beta: float, beta_target_kl: float = LN2
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[float | None]]:
     """(sequence advantages [N], signal [N] bool, beta per group) for rollouts grouped by start state.
+    Adaptive beta: the beta at which KL(softmax(beta r) || uniform) = beta_target_kl, per group.
 
     A group whose rewards are all equal carries no signal (DESIGN §4): its advantages are 0, its
     rows are marked signal=False (no policy loss, left out of the KL mean) and its beta is None.
@@ -147,7 +149,7 @@ def group_advantages(rewards: torch.Tensor, group_of_row: torch.Tensor, n_groups
         A = (R - mean) * valid
         betas_t = None
     else:
-        betas_t = adaptive_betas(R, valid) if adaptive else torch.full((n_groups,), float(beta), dtype=torch.float64)
+        betas_t = adaptive_betas(R, valid, target_kl=beta_target_kl) if adaptive else torch.full((n_groups,), float(beta), dtype=torch.float64)
         A = entropic_advantages_rows(R, valid, betas_t)
     A = A * live[:, None]
     betas: list[float | None] = [None] * n_groups if betas_t is None else \
