@@ -567,3 +567,34 @@ def test_flops_section(tmp_path):
     text, tex = fill(low, make_flops_suite(low, ttt={t: [0.5 * v for v in vals] for t, vals in TTT.items()}))
     assert table_row(section(text, "Crossover of TTT main"), "0")[3] == "no crossover in range"
     assert "no crossover in range" in (tex / "flops_crossover.tex").read_text()
+
+
+def test_tune_section_names_the_chosen_setting_and_its_source(tmp_path):
+    suite, _ = make_suite(tmp_path)
+    text, tex = fill(tmp_path, suite)
+    assert "_No tune result" in section(text, "chosen on the train split")
+    assert "hand-set" in (tex / "tune.tex").read_text()
+    tune = {"tasks": "data/discovery/train.jsonl", "task_ids": ["a-train-1", "b-train-2"], "samples": 128,
+            "temperatures": [{"temperature": 0.8, "mean_best_at_samples": 0.31, "samples": 128,
+                              "mean_best_at_max": 0.5, "max_samples": 960},
+                             {"temperature": 1.0, "mean_best_at_samples": 0.35, "samples": 128,
+                              "mean_best_at_max": 0.55, "max_samples": 960}],
+            "settings": [{"name": "base", "setting": {"lr": 0.003, "ttt_steps": 8, "rollouts": 16, "lora_rank": 8,
+                                                      "groups": 2, "beta_target_kl": 0.693},
+                          "ttt_mean_best": 0.3, "bestofn_mean_best_at_flops": 0.45, "score": -0.15,
+                          "score_ci95": [-0.2, -0.1], "mean_flops": 9.8e10},
+                         {"name": "lr=1e-2", "setting": {"lr": 0.01, "ttt_steps": 8, "rollouts": 16, "lora_rank": 8,
+                                                         "groups": 2, "beta_target_kl": 0.693},
+                          "ttt_mean_best": 0.36, "bestofn_mean_best_at_flops": 0.45, "score": -0.09,
+                          "score_ci95": [-0.14, -0.04], "mean_flops": 9.7e10}],
+            "chosen": {"ttt": "lr=1e-2", "bestofn_temperature": 1.0},
+            "ttt_flags": ["--lr", "0.01"], "bestofn_flags": ["--temperature", "1.0"]}
+    wjson(str(tmp_path / "runs" / "tune" / "tune.json"), tune)  # beside --runs_dir, where run_phase writes it
+    text, tex = fill(tmp_path, suite)
+    sec = section(text, "chosen on the train split")
+    assert "2 tasks of the **train** split" in sec and "TTT **lr=1e-2** (`--lr 0.01`)" in sec
+    assert "best-of-N temperature **1.0**" in sec
+    assert table_row(sec, "lr=1e-2") == ["lr=1e-2", "0.01", "8 x 16", "8", "2", "0.69", "0.360", "0.450",
+                                         "-0.090 [-0.140, -0.040]", "9.7e+10", "chosen"]
+    assert table_row(sec, "base")[-1] == "" and table_row(sec, "1")[-1] == "chosen"
+    assert r"lr=1e-2 & 0.01 & 8 x 16" in (tex / "tune.tex").read_text()

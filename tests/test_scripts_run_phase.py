@@ -205,7 +205,7 @@ def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path)
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
     assert f"[C] probe_gate: opted out ({reason})" in proc.stdout
-    assert "step base_bestofn_seed0 failed" in proc.stderr   # past the gate: the first suite run (on a fake ckpt)
+    assert "step tune failed" in proc.stderr   # past the gate: the tune step, the first to load the (fake) ckpt
     gate = json.load(open(runs / "probe" / "gate.json"))
     assert gate["passed"] is True and gate["opt_out"] == reason and gate["failed"] == []
 
@@ -230,3 +230,38 @@ def test_probe_reruns_when_older_than_the_checkpoint_and_profiles_must_gate_or_o
     typo = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
     assert typo.returncode == 2 and "unknown probe gate threshold(s) min_swapgap" in typo.stderr
+
+
+def test_tuned_flags_reach_every_suite_run_of_their_arm_and_a_controls_own_flags_still_win(tmp_path):
+    prof, runs = phase_c_ready(tmp_path, None, gate="smoke")
+    p = json.load(open(prof))
+    p["suite"]["extra"] += ["--lr", "3e-3", "--groups", "2"]
+    open(prof, "w").write(json.dumps(p))
+
+    def dry():
+        return run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "E",
+                          "--dry_run").stdout
+    out = dry()  # no tune result yet: the tune step is planned with the suite's setting as its base
+    tune_line = next(l for l in out.splitlines() if l.startswith("[C] tune:"))
+    assert "--base ttt_steps=4,rollouts=16,lr=3e-3,groups=2 " in tune_line and "--tasks_per_batch 10" in tune_line
+    assert f"--tasks {tmp_path / 'data' / 'discovery' / 'train.jsonl'}" in tune_line and "heldout" not in tune_line
+    assert "<ttt flags from" in out and "<bestofn flags from" in out
+    (runs / "tune").mkdir()
+    config = {"base": "ttt_steps=4,rollouts=16,lr=3e-3,groups=2", "grid": p["tune"]["grid"],
+              "temperatures": p["tune"]["temperatures"], "per_family": p["tune"]["per_family"]}
+    (runs / "tune" / "tune.json").write_text(json.dumps({
+        "config": config, "ttt_flags": ["--lr", "0.01", "--ttt_steps", "2", "--rollouts", "32"],
+        "bestofn_flags": ["--temperature", "0.8"]}))
+    out = dry()
+    assert "[C] skip tune (complete)" in out
+    lines = {l.split(":")[0].split()[-1]: l for l in out.splitlines() if l.startswith("[") and ":" in l}
+    for name in ("ttt_main_seed0", "ttt_lr0_seed0", "ttt_reuse0_seed0", "ttt_train_seed0"):
+        assert "--lr 0.01 --ttt_steps 2 --rollouts 32" in lines[name], name
+    assert lines["ttt_lr0_seed0"].split("--lr ")[-1].split()[0] == "0"          # the control's --lr 0 comes last
+    assert lines["ttt_main_seed0"].index("--lr 3e-3") < lines["ttt_main_seed0"].index("--lr 0.01")  # tuned beats profile
+    for name in ("base_bestofn_seed0", "base_bestofn_flops_seed0", "sdft20_bestofn_seed0"):
+        assert "--temperature 0.8" in lines[name] and "--lr 0.01" not in lines[name], name
+    assert f"--flops_from {runs / 'suite' / 'ttt_main_seed0'}" in lines["base_bestofn_flops_seed0"]
+    config["grid"] = "lr=1e-3"  # the profile's grid changed: the tune step runs again
+    (runs / "tune" / "tune.json").write_text(json.dumps({"config": config, "ttt_flags": [], "bestofn_flags": []}))
+    assert "[C] tune:" in dry()

@@ -116,6 +116,38 @@ def probe_section(ev: dict) -> tuple[list[str], dict[str, str]]:
     return md, {"probe": tex}
 
 
+TUNE_HEADER = ["setting", "lr", "steps x rollouts", "rank", "groups", "beta target", "TTT mean best",
+               "best-of-N at equal FLOPs", "score [95% CI]", "FLOPs/task", ""]
+TEMP_HEADER = ["T", "mean best at N", "N", "mean best at max", "max samples", ""]
+
+
+def tune_section(ev: dict) -> tuple[list[str], dict[str, str]]:
+    """Which hyper-parameters the suite ran with and where they came from (tune_ttt.py's tune.json)."""
+    md = ["", "## Hyper-parameters, chosen on the train split", ""]
+    res = ev["result"]
+    if res is None:
+        md += [f"_No tune result (`{ev['path']}`): TTT and best-of-N ran with the profile's hand-set "
+               "hyper-parameters._", ""]
+        return md, {"tune": tex_table("l", ["tuning"], [], "no tune result: hand-set hyper-parameters")}
+    settings, temps = R.tune_rows(res)
+    chosen = res.get("chosen") or {}
+    md += [f"From `{ev['path']}` (paper/scripts/tune_ttt.py on {len(res.get('task_ids') or [])} tasks of the "
+           f"**train** split, `{res.get('tasks')}`; no held-out task is read). Best-of-N: each temperature's mean "
+           f"best reward at the suite's {res.get('samples')} samples per task. TTT: the suite's setting "
+           "(`base`) and each one-knob change of it, scored by TTT's mean best reward minus best-of-N's (chosen "
+           "temperature) within the same FLOPs, task by task (paired bootstrap CI). Chosen: TTT "
+           f"**{chosen.get('ttt')}** (`{' '.join(map(str, res.get('ttt_flags') or []))}`), best-of-N temperature "
+           f"**{chosen.get('bestofn_temperature')}**; phase C appends these flags to every TTT run and every "
+           "best-of-N run (a control's own flags still come last).", "",
+           "| " + " | ".join(TEMP_HEADER) + " |", "|---" * len(TEMP_HEADER) + "|"]
+    md += ["| " + " | ".join(r) + " |" for r in temps] + ["", "| " + " | ".join(TUNE_HEADER) + " |",
+                                                          "|---" * len(TUNE_HEADER) + "|"]
+    md += ["| " + " | ".join(r) + " |" for r in settings] + [""]
+    tex = tex_table("l" + "c" * (len(TUNE_HEADER) - 1), [tex_escape(h) for h in TUNE_HEADER],
+                    [[tex_escape(c) for c in r] for r in settings], "no tune result")
+    return md, {"tune": tex}
+
+
 def runs_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
     md = ["", "## Suite runs (held-out, full budget)", "",
           "| run | tasks | solve rate [95% CI] | mean best reward [95% CI] | samples/task |", "|---|---|---|---|---|"]
@@ -497,10 +529,12 @@ def retention_md(suite: R.Suite) -> list[str]:
     return md + ["", "## Claim-safety guardrails (runbook)", ""] + [f"- {g}" for g in GUARDRAILS] + [""]
 
 
-def render(suite: R.Suite, runs_dir: str, probe_ev: dict) -> tuple[str, dict[str, str]]:
+def render(suite: R.Suite, runs_dir: str, probe_ev: dict, tune_ev: dict | None = None) -> tuple[str, dict[str, str]]:
     """(the Markdown registry, {LaTeX table name: text}) in the registry's order."""
     md, tex = header_md(suite, runs_dir), {}
-    for part in (lambda: setup_section(suite), lambda: probe_section(probe_ev), lambda: runs_section(suite),
+    tune_ev = tune_ev or {"path": "tune/tune.json", "result": None}
+    for part in (lambda: setup_section(suite), lambda: probe_section(probe_ev), lambda: tune_section(tune_ev),
+                 lambda: runs_section(suite),
                  lambda: budget_section(suite), lambda: flops_section(suite), lambda: comparisons_section(suite)):
         lines, tables = part()
         md += lines

@@ -16,6 +16,7 @@ Writes paper/04_results_registry.md (every number with the run it came from) and
   retention.tex      retention of SDFT and SFT side by side (headline split first)
   learning.tex       TTT learning: mean sample reward at the first and last step, KL, update norm
   probe.tex          the base-model probe per family (swap gap, well-formed, reward, greedy, best-of-N)
+  tune.tex           the TTT settings tried on the train split, scored against best-of-N at equal FLOPs
 
 Paired comparisons use the same tasks and seed on both sides (bootstrap over tasks). The train
 split run (ttt_train_seed0, which feeds SDFT) never enters a held-out table. Missing inputs are
@@ -31,7 +32,7 @@ import os
 from discover_distill.cli import UserError, run
 from discover_distill.fileio import atomic_write_text
 from discover_distill.probe import read_probe
-from discover_distill.registry import load_suite
+from discover_distill.registry import load_suite, read_tune
 from discover_distill.registry_render import render
 
 
@@ -45,12 +46,17 @@ def main() -> int:
                         "directory of the base runs' --ckpt")
     p.add_argument("--probe_dir", default="",
                    help="the base-model probe (probe.json, gate.json); default: probe/ beside --runs_dir")
+    p.add_argument("--tune_dir", default="",
+                   help="the tune step (tune.json: hyper-parameters chosen on the train split); default: tune/ "
+                        "beside --runs_dir")
     args = p.parse_args()
     if not os.path.isdir(args.runs_dir):
         raise UserError(f"--runs_dir: not a directory: {args.runs_dir}")
     suite = load_suite(args.runs_dir, args.pretrain_dir or None)
     probe = read_probe(args.probe_dir or os.path.join(os.path.dirname(os.path.normpath(args.runs_dir)), "probe"))
-    md, tex = render(suite, args.runs_dir, probe)
+    beside = os.path.dirname(os.path.normpath(args.runs_dir))
+    tune = read_tune(args.tune_dir or os.path.join(beside, "tune"))
+    md, tex = render(suite, args.runs_dir, probe, tune)
     atomic_write_text(args.registry, md)
     os.makedirs(args.latex_dir, exist_ok=True)
     for name, text in tex.items():

@@ -48,6 +48,8 @@ class Step:
     partial: bool = False
     check: Callable[[], str] | None = None  # an in-process step (argv: its description): returns its line
     needs: list[tuple[str, str, str]] = field(default_factory=list)  # inputs: (path, phase that makes it, what)
+    tuned: str | None = None    # "ttt" | "bestofn": the tune step's flags for this arm go in at run time
+    tuned_at: int = 0           # where in argv (after the profile's flags, before the run's own)
 
 
 def task_ids(path: str) -> list[str] | None:
@@ -120,6 +122,58 @@ def check_probe_gate(profile: dict, probe_dir: str) -> str:
     return f"opted out ({opt_out})" if opt_out else f"passed ({path})"
 
 
+# The suite's TTT knobs the tune step varies, and the flag each one is (run_discovery_suite.py).
+TUNE_FLAGS = {"lr": "--lr", "groups": "--groups", "lora_rank": "--lora_rank", "beta_target_kl": "--beta_target_kl"}
+
+
+def tune_base(suite: dict) -> str:
+    """The tune step's starting setting: the profile's suite budget and whichever tuned knobs its
+    extra flags set (the rest are run_discovery_suite.py's defaults, which tune_ttt.py shares)."""
+    out = [f"ttt_steps={suite['ttt_steps']}", f"rollouts={suite['rollouts']}"]
+    extra = suite.get("extra", [])
+    for knob, flag in TUNE_FLAGS.items():
+        if flag in extra:
+            out.append(f"{knob}={extra[len(extra) - extra[::-1].index(flag)]}")  # the last one wins
+    return ",".join(out)
+
+
+def tune_settings(profile: dict) -> dict | None:
+    """The settings a profile's tune step runs with (also what a finished tune.json must match)."""
+    block = profile.get("tune")
+    if not block:
+        return None
+    return {"base": tune_base(profile["suite"]), "grid": block.get("grid", ""),
+            "temperatures": str(block.get("temperatures", "1.0")), "per_family": int(block.get("per_family", 0))}
+
+
+def tune_done(tune_dir: str, ckpt: str, settings: dict) -> bool:
+    """The tune result exists, is newer than the checkpoint it tuned, and was made with these settings."""
+    path = os.path.join(tune_dir, "tune.json")
+    try:
+        with open(path) as f:
+            made = json.load(f).get("config", {})
+    except (OSError, ValueError):
+        return False
+    return (os.path.isfile(ckpt) and os.path.getmtime(path) >= os.path.getmtime(ckpt)
+            and all(made.get(k) == v for k, v in settings.items()))
+
+
+def tuned_argv(step: Step, tune_dir: str, dry_run: bool) -> list[str]:
+    """A suite step's argv with the tune step's flags for its arm (tune.json) in place."""
+    if step.tuned is None:
+        return step.argv
+    path = os.path.join(tune_dir, "tune.json")
+    try:
+        with open(path) as f:
+            flags = json.load(f)[f"{step.tuned}_flags"]
+    except (OSError, ValueError, KeyError):
+        if not dry_run:
+            raise UserError(f"phase {step.phase} ({step.name}) needs the tune result {path}: "
+                            f"run the tune step first (phase C)") from None
+        flags = [f"<{step.tuned} flags from {path}>"]
+    return step.argv[:step.tuned_at] + [str(f) for f in flags] + step.argv[step.tuned_at:]
+
+
 def missing_input(steps: list[Step], phases: str, made_before: str) -> tuple[Step, str, str, str] | None:
     """(step, path, phase that makes it, what it is) for a pending step of `phases` whose input is
     missing and made by a phase before `made_before` (one this invocation does not run first); the
@@ -166,6 +220,11 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
 
     def exists(*paths):
         return all(os.path.exists(p) for p in paths)
+
+    def suite_flag(flag):
+        """[flag, value] as the profile's suite extra sets it (the last one), else []."""
+        extra = suite.get("extra", [])
+        return [flag, extra[len(extra) - extra[::-1].index(flag)]] if flag in extra else []
 
     # What one phase makes and a later one reads: path -> (the phase that makes it, what it is)
     made = {raw["train"]: ("A", "the corpus"), tok_model: ("A", "the tokenizer"),
@@ -230,6 +289,18 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                       done=probe_fresh(probe_dir, ckpt), needs=needs(ckpt, tok_model, tasks["heldout"])))
     steps.append(Step("C", "probe_gate", gate_description(profile, probe_dir),
                       check=lambda: check_probe_gate(profile, probe_dir)))
+    # Both arms' hyper-parameters chosen on train-split tasks (DESIGN §7): tune_ttt.py writes
+    # <runs_dir>/tune/tune.json, whose flags every suite run of that arm then carries.
+    tuning = tune_settings(profile)
+    tune_dir = f"{R}/tune"
+    if tuning:
+        steps.append(Step("C", "tune", [py, "paper/scripts/tune_ttt.py", "--tasks", tasks["train"], "--ckpt", ckpt,
+                                        "--tokenizer", tok_model, "--out", tune_dir, "--base", tuning["base"],
+                                        "--grid", tuning["grid"], "--temperatures", tuning["temperatures"],
+                                        "--per_family", str(tuning["per_family"]), "--max_new_tokens",
+                                        str(suite["max_new_tokens"]), *suite_flag("--tasks_per_batch"),
+                                        *profile["tune"].get("extra", [])],
+                          done=tune_done(tune_dir, ckpt, tuning), needs=needs(tasks["train"], ckpt, tok_model)))
     heldout_ids, train_ids = task_ids(tasks["heldout"]), task_ids(tasks["train"])
 
     def suite_step(phase, name, task_file, ids, ckpt_path, seed, mode, extra):
@@ -242,7 +313,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
         done = ids is not None and check_artifacts(out, kind, task_ids=ids)["complete"]
         return Step(phase, name, argv, done=done, resume=["--resume"], partial=os.path.isdir(out) and
                     any(os.path.exists(os.path.join(out, i, "result.json")) for i in (ids or [])),
-                    needs=needs(task_file, ckpt_path, tok_model))
+                    needs=needs(task_file, ckpt_path, tok_model), tuned=mode if tuning else None,
+                    tuned_at=len(argv) - len(extra))
 
     main_flags = ["--objective", "entropic", "--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.1"]
     for seed in seeds:
@@ -256,8 +328,10 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
             steps.append(suite_step("C", f"ttt_lr0_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt",
                                     main_flags + ["--lr", "0"]))
         if "base_bestofn_flops" in controls:
+            # each task sampled until it has spent what TTT main spent on it (that run comes first)
             steps.append(suite_step("C", f"base_bestofn_flops_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed,
-                                    "bestofn", ["--budget_match", "flops"]))
+                                    "bestofn", ["--budget_match", "flops", "--flops_from",
+                                                f"{R}/suite/ttt_main_seed{seed}"]))
     ablations = [("ttt_reuse0_seed0", ["--reuse", "0", "--adaptive_beta", "1", "--kl_lambda", "0.1"]),
                  ("ttt_adapt0_seed0", ["--reuse", "1", "--adaptive_beta", "0", "--kl_lambda", "0.1"]),
                  ("ttt_kl0_seed0", ["--reuse", "1", "--adaptive_beta", "1", "--kl_lambda", "0.0"])]
@@ -339,6 +413,7 @@ def main() -> int:
     elif found:
         raise missing_input_error(found, args.from_phase, args.profile, args.seeds)
     log_dir = os.path.join(profile["runs_dir"], "logs")
+    tune_dir = os.path.join(profile["runs_dir"], "tune")
     for phase in PHASES[lo:hi + 1]:
         # plan again before each phase: later phases' completeness depends on what earlier ones wrote
         steps = plan(profile, seeds, args.expected)
@@ -346,7 +421,8 @@ def main() -> int:
         if found:
             raise missing_input_error(found, phase, args.profile, args.seeds)
         for step in [s for s in steps if s.phase == phase]:
-            argv = step.argv + (step.resume if step.partial and not step.done else [])
+            argv = tuned_argv(step, tune_dir, args.dry_run or step.done)
+            argv = argv + (step.resume if step.partial and not step.done else [])
             shown = " ".join(shlex.quote(a) for a in argv)
             if step.done:
                 print(f"[{phase}] skip {step.name} (complete)", flush=True)
