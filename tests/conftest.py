@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny tokenizer and packed bins built with the real Phase A scripts."""
+import json
 import os
 import random
 import subprocess
@@ -18,6 +19,20 @@ def run_script(*args, check=True, timeout=300, env=None, **kw):
         raise AssertionError(f"{args[0]} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
                              f"stderr:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def wjson(path, obj):
+    """Write obj as JSON at path, creating its folder (hand-made run files)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def wjsonl(path, rows):
+    """Write rows as JSON lines at path, creating its folder."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _toy_lines(n, seed):

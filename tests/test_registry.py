@@ -3,11 +3,11 @@ arm's FLOPs curve equals what its run recorded, the levels within F FLOPs, rando
 sampling FLOPs of its N answers, the FLOPs to reach a reward, the crossover of TTT main and
 best-of-N with its bootstrap CI) and the loading the budget tables share with them. Every expected
 number is worked out here by hand from the written files, not by the registry's code."""
-import json
 import os
 
 import pytest
 
+from conftest import wjson, wjsonl
 from discover_distill import registry as R
 
 G = 1e9
@@ -34,16 +34,8 @@ AUDIT = {"overall": {"heldout": {"n_tasks": 4, "mean_best": {"1": 0.05, "8": 0.2
                     "mean_best": {"8": 0.9, "64": 0.9}, "solve_rate": {"8": 0.9, "64": 0.9}}]}
 
 
-def wjson(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f)
 
 
-def wjsonl(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def write_run(suite, name, curves, flops, *, mode, config, scale=1.0, where="curve", samples_per_point=8):

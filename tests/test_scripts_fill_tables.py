@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, wjson, wjsonl
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +39,8 @@ def seed_scale(seed):
     return 1.0 if seed == 0 else 0.5
 
 
-def wjson(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f)
 
 
-def wjsonl(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def write_run(suite, name, tasks, finals, *, mode, seed, config, curves=None, curve_in="summary", metrics=None,

@@ -72,6 +72,24 @@ def best_at(curve: list[dict], n: float, key: str = "samples") -> float:
     return best
 
 
+def metric_rows(task_dir: str, keys: tuple[str, ...]) -> list[dict]:
+    """The rows of a TTT task's metrics.jsonl that carry every key as a number (unreadable lines and
+    a missing file: skipped)."""
+    rows = []
+    try:
+        with open(os.path.join(task_dir, "metrics.jsonl")) as f:
+            for line in f:
+                try:
+                    m = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(m, dict) and all(isinstance(m.get(k), (int, float)) for k in keys):
+                    rows.append(m)
+    except OSError:
+        pass
+    return rows
+
+
 def read_best_curve(task_dir: str, row: dict | None = None) -> list[dict] | None:
     """One task's best-so-far curve, [{"samples", "best_so_far"}] by samples: the summary row's
     "best_curve", else result.json's, else (TTT) the per-step metrics.jsonl; None when there is none
@@ -85,19 +103,7 @@ def read_best_curve(task_dir: str, row: dict | None = None) -> list[dict] | None
         except (OSError, ValueError):
             curve = None
     if not curve:
-        curve = []
-        try:
-            with open(os.path.join(task_dir, "metrics.jsonl")) as f:
-                for line in f:
-                    try:
-                        m = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(m, dict) and isinstance(m.get("samples"), (int, float)) \
-                            and isinstance(m.get("best_so_far"), (int, float)):
-                        curve.append(m)
-        except OSError:
-            pass
+        curve = metric_rows(task_dir, ("samples", "best_so_far"))
     try:
         out = [{"samples": float(c["samples"]), "best_so_far": max(0.0, float(c["best_so_far"]))} for c in curve]
     except (KeyError, TypeError, ValueError):
@@ -139,19 +145,7 @@ def read_flops_curve(task_dir: str, row: dict | None = None) -> tuple[list[dict]
             source = "recorded"
             break
     if curve is None:
-        metrics = []
-        try:
-            with open(os.path.join(task_dir, "metrics.jsonl")) as f:
-                for line in f:
-                    try:
-                        m = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(m, dict) and all(isinstance(m.get(k), (int, float))
-                                                   for k in ("flops", "samples", "best_so_far")):
-                        metrics.append(m)
-        except OSError:
-            pass
+        metrics = metric_rows(task_dir, ("flops", "samples", "best_so_far"))
         if metrics and (curve := _flops_points(metrics)):
             source = "metrics"
     if curve is None:
