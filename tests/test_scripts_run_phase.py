@@ -265,3 +265,22 @@ def test_tuned_flags_reach_every_suite_run_of_their_arm_and_a_controls_own_flags
     config["grid"] = "lr=1e-3"  # the profile's grid changed: the tune step runs again
     (runs / "tune" / "tune.json").write_text(json.dumps({"config": config, "ttt_flags": [], "bestofn_flags": []}))
     assert "[C] tune:" in dry()
+
+
+def test_another_base_model_has_its_own_runs_and_only_runs_the_named_steps(tmp_path):
+    prof = profile(tmp_path, "configs/model_mhc_tiny.json")
+    out = run_script("paper/scripts/run_phase.py", "--profile", prof, "--base_seed", "3", "--from-phase", "B",
+                     "--to-phase", "C", "--only", "pretrain,base_bestofn_seed0,ttt_main_seed0", "--dry_run").stdout
+    lines = {l.split(":")[0].split()[-1]: l for l in out.splitlines() if l.startswith("[")}
+    runs = f"{tmp_path / 'runs'}_base3"
+    assert f"--out {runs}/pretrain " in lines["pretrain"] and lines["pretrain"].rstrip().endswith("--seed 3")
+    assert f"--ckpt {runs}/pretrain/ckpt_latest.pt" in lines["ttt_main_seed0"]
+    assert f"--tasks {tmp_path / 'data' / 'discovery' / 'heldout.jsonl'}" in lines["base_bestofn_seed0"]  # shared data
+    assert "[C] skip ttt_lr0_seed0 (not in --only)" in out and "[C] skip tune (not in --only)" in out
+    assert "[C] probe_gate: opted out" in out   # the gate is never filtered out
+    plain = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "B", "--to-phase", "B",
+                       "--dry_run").stdout
+    assert "--seed" not in plain   # a profile without a pretraining seed keeps pretrain.py's default (the runbook's B1)
+    bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--only", "ttt_mian_seed0", "--dry_run",
+                     check=False)
+    assert bad.returncode == 2 and "--only: no step named ttt_mian_seed0" in bad.stderr

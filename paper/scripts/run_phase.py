@@ -48,6 +48,7 @@ class Step:
     partial: bool = False
     check: Callable[[], str] | None = None  # an in-process step (argv: its description): returns its line
     needs: list[tuple[str, str, str]] = field(default_factory=list)  # inputs: (path, phase that makes it, what)
+    skip_reason: str = "complete"
     tuned: str | None = None    # "ttt" | "bestofn": the tune step's flags for this arm go in at run time
     tuned_at: int = 0           # where in argv (after the profile's flags, before the run's own)
 
@@ -257,7 +258,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     steps.append(Step("B", "pretrain", [py, "scripts/pretrain.py", "--train_bin", packed["train"], "--val_bin",
                                         packed["val"], "--out", pre_dir, "--model", pre["model"], "--steps",
                                         str(pre["steps"]), "--seq_len", str(pre["seq_len"]), "--micro_bs",
-                                        str(pre["micro_bs"]), "--grad_accum", str(pre["grad_accum"]), *pre["extra"]],
+                                        str(pre["micro_bs"]), "--grad_accum", str(pre["grad_accum"]), *pre["extra"],
+                                        *(["--seed", str(pre["seed"])] if "seed" in pre else [])],
                       done=check_artifacts(pre_dir, "pretrain", steps=pre["steps"])["complete"],
                       resume=["--resume", "auto"], partial=exists(f"{pre_dir}/ckpt_latest.pt"),
                       needs=needs(packed["train"], packed["val"])))
@@ -384,6 +386,26 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     return steps
 
 
+def with_base_seed(profile: dict, seed: int) -> dict:
+    """The profile for another base model: pretraining seed `seed`, its runs under
+    <runs_dir>_base<seed> (the data of phase A is shared). Spread across base models (DESIGN §7)."""
+    out = json.loads(json.dumps(profile))
+    out["pretrain"]["seed"] = seed
+    out["runs_dir"] = f"{profile['runs_dir']}_base{seed}"
+    return out
+
+
+def select(steps: list[Step], only: set[str]) -> list[Step]:
+    """--only: every step not named is treated as done (in-process checks such as the probe gate
+    always run, so a filter cannot skip the gate)."""
+    if not only:
+        return steps
+    for step in steps:
+        if step.name not in only and step.check is None:
+            step.done, step.skip_reason = True, "not in --only"
+    return steps
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="Run runbook phases A-F with checkpoint-aware resume.")
     p.add_argument("--from-phase", dest="from_phase", default="A", choices=list(PHASES), help="first phase")
@@ -393,8 +415,17 @@ def main() -> int:
     p.add_argument("--profile", default="paper", help="paper | mini | smoke, or a path to a profile JSON")
     p.add_argument("--seeds", default="", help="comma-separated seeds (default: the profile's)")
     p.add_argument("--dry_run", action="store_true", help="print the commands (and what is skipped); run nothing")
+    p.add_argument("--base_seed", type=int, default=None,
+                   help="pretrain another base model with this seed, its runs under <runs_dir>_base<seed> (phase A "
+                        "data shared): the spread of a result across base models")
+    p.add_argument("--only", default="",
+                   help="comma-separated step names to run (e.g. pretrain,tasks,audit_tasks,probe,tune,"
+                        "base_bestofn_seed0,ttt_main_seed0); the others are skipped, the probe gate still applies")
     args = p.parse_args()
     profile, _ = load_profile(args.profile)
+    if args.base_seed is not None:
+        profile = with_base_seed(profile, args.base_seed)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else profile["seeds"]
     except ValueError:
@@ -406,7 +437,10 @@ def main() -> int:
         probe_gate_settings(profile)  # a profile without a gate or an opt-out stops now, not after B
     os.chdir(ROOT)
     # Every input that a phase before --from-phase makes must exist before anything is written.
-    found = missing_input(plan(profile, seeds, args.expected), PHASES[lo:hi + 1], args.from_phase)
+    known = {s.name for s in plan(profile, seeds, args.expected)}
+    if only - known:
+        raise UserError(f"--only: no step named {', '.join(sorted(only - known))} (steps: {', '.join(sorted(known))})")
+    found = missing_input(select(plan(profile, seeds, args.expected), only), PHASES[lo:hi + 1], args.from_phase)
     if found and args.dry_run:  # show the plan anyway, and what a real run would stop on
         print(f"note: a real run stops here: {missing_input_error(found, args.from_phase, args.profile, args.seeds)}",
               flush=True)
@@ -416,7 +450,7 @@ def main() -> int:
     tune_dir = os.path.join(profile["runs_dir"], "tune")
     for phase in PHASES[lo:hi + 1]:
         # plan again before each phase: later phases' completeness depends on what earlier ones wrote
-        steps = plan(profile, seeds, args.expected)
+        steps = select(plan(profile, seeds, args.expected), only)
         found = None if args.dry_run else missing_input(steps, phase, phase)  # what this run's earlier phases made
         if found:
             raise missing_input_error(found, phase, args.profile, args.seeds)
@@ -425,7 +459,7 @@ def main() -> int:
             argv = argv + (step.resume if step.partial and not step.done else [])
             shown = " ".join(shlex.quote(a) for a in argv)
             if step.done:
-                print(f"[{phase}] skip {step.name} (complete)", flush=True)
+                print(f"[{phase}] skip {step.name} ({step.skip_reason})", flush=True)
                 continue
             if step.check is not None:
                 print(f"[{phase}] {step.name}: {' '.join(step.argv) if args.dry_run else step.check()}", flush=True)
