@@ -831,24 +831,3 @@ def read_tune(tune_dir: str) -> dict:
     path = os.path.join(tune_dir, "tune.json")
     result = read_json(path)
     return {"path": path, "result": result if isinstance(result, dict) else None}
-
-
-def tune_rows(result: dict) -> tuple[list[list[str]], list[list[str]]]:
-    """(TTT settings, best-of-N temperatures) as plain-text rows; the chosen ones marked."""
-    chosen = result.get("chosen") or {}
-    settings = []
-    for r in result.get("settings") or []:
-        s = r.get("setting") or {}
-        ci = r.get("score_ci95") or [None, None]
-        settings.append([str(r.get("name")), fnum(s.get("lr"), "g"), f"{s.get('ttt_steps')} x {s.get('rollouts')}",
-                         str(s.get("lora_rank")), str(s.get("groups")), fnum(s.get("beta_target_kl"), ".2f"),
-                         fnum(r.get("ttt_mean_best")), fnum(r.get("bestofn_mean_best_at_flops")),
-                         f"{fnum(r.get('score'), '+.3f')} [{fnum(ci[0], '+.3f')}, {fnum(ci[1], '+.3f')}]",
-                         f"{r['mean_flops']:.1e}" if isinstance(r.get("mean_flops"), (int, float)) else NA,
-                         "chosen" if r.get("name") == chosen.get("ttt") else ""])
-    temps = [[fnum(t.get("temperature"), "g"), fnum(t.get("mean_best_at_samples")), str(t.get("samples")),
-              fnum(t.get("mean_best_at_max")), str(t.get("max_samples")),
-              "chosen" if t.get("temperature") == chosen.get("bestofn_temperature") else ""]
-             for t in result.get("temperatures") or []]
-    return settings, temps
-

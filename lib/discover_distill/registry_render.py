@@ -116,6 +116,26 @@ def probe_section(ev: dict) -> tuple[list[str], dict[str, str]]:
     return md, {"probe": tex}
 
 
+def tune_rows(result: dict) -> tuple[list[list[str]], list[list[str]]]:
+    """(TTT settings, best-of-N temperatures) as plain-text rows; the chosen ones marked."""
+    chosen = result.get("chosen") or {}
+    settings = []
+    for r in result.get("settings") or []:
+        s = r.get("setting") or {}
+        ci = r.get("score_ci95") or [None, None]
+        settings.append([str(r.get("name")), fnum(s.get("lr"), "g"), f"{s.get('ttt_steps')} x {s.get('rollouts')}",
+                         str(s.get("lora_rank")), str(s.get("groups")), fnum(s.get("beta_target_kl"), ".2f"),
+                         fnum(r.get("ttt_mean_best")), fnum(r.get("bestofn_mean_best_at_flops")),
+                         f"{fnum(r.get('score'), '+.3f')} [{fnum(ci[0], '+.3f')}, {fnum(ci[1], '+.3f')}]",
+                         f"{r['mean_flops']:.1e}" if isinstance(r.get("mean_flops"), (int, float)) else NA,
+                         "chosen" if r.get("name") == chosen.get("ttt") else ""])
+    temps = [[fnum(t.get("temperature"), "g"), fnum(t.get("mean_best_at_samples")), str(t.get("samples")),
+              fnum(t.get("mean_best_at_max")), str(t.get("max_samples")),
+              "chosen" if t.get("temperature") == chosen.get("bestofn_temperature") else ""]
+             for t in result.get("temperatures") or []]
+    return settings, temps
+
+
 TUNE_HEADER = ["setting", "lr", "steps x rollouts", "rank", "groups", "beta target", "TTT mean best",
                "best-of-N at equal FLOPs", "score [95% CI]", "FLOPs/task", ""]
 TEMP_HEADER = ["T", "mean best at N", "N", "mean best at max", "max samples", ""]
@@ -129,7 +149,7 @@ def tune_section(ev: dict) -> tuple[list[str], dict[str, str]]:
         md += [f"_No tune result (`{ev['path']}`): TTT and best-of-N ran with the profile's hand-set "
                "hyper-parameters._", ""]
         return md, {"tune": tex_table("l", ["tuning"], [], "no tune result: hand-set hyper-parameters")}
-    settings, temps = R.tune_rows(res)
+    settings, temps = tune_rows(res)
     chosen = res.get("chosen") or {}
     md += [f"From `{ev['path']}` (paper/scripts/tune_ttt.py on {len(res.get('task_ids') or [])} tasks of the "
            f"**train** split, `{res.get('tasks')}`; no held-out task is read). Best-of-N: each temperature's mean "

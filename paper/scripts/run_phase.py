@@ -127,14 +127,18 @@ def check_probe_gate(profile: dict, probe_dir: str) -> str:
 TUNE_FLAGS = {"lr": "--lr", "groups": "--groups", "lora_rank": "--lora_rank", "beta_target_kl": "--beta_target_kl"}
 
 
+def flag_value(argv: list[str], flag: str) -> str | None:
+    """The value argparse would take for `flag` in argv (its last occurrence), or None."""
+    return argv[len(argv) - argv[::-1].index(flag)] if flag in argv else None
+
+
 def tune_base(suite: dict) -> str:
     """The tune step's starting setting: the profile's suite budget and whichever tuned knobs its
     extra flags set (the rest are run_discovery_suite.py's defaults, which tune_ttt.py shares)."""
     out = [f"ttt_steps={suite['ttt_steps']}", f"rollouts={suite['rollouts']}"]
-    extra = suite.get("extra", [])
     for knob, flag in TUNE_FLAGS.items():
-        if flag in extra:
-            out.append(f"{knob}={extra[len(extra) - extra[::-1].index(flag)]}")  # the last one wins
+        if (value := flag_value(suite.get("extra", []), flag)) is not None:
+            out.append(f"{knob}={value}")
     return ",".join(out)
 
 
@@ -223,9 +227,9 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
         return all(os.path.exists(p) for p in paths)
 
     def suite_flag(flag):
-        """[flag, value] as the profile's suite extra sets it (the last one), else []."""
-        extra = suite.get("extra", [])
-        return [flag, extra[len(extra) - extra[::-1].index(flag)]] if flag in extra else []
+        """[flag, value] as the profile's suite extra sets it, else []."""
+        value = flag_value(suite.get("extra", []), flag)
+        return [] if value is None else [flag, value]
 
     # What one phase makes and a later one reads: path -> (the phase that makes it, what it is)
     made = {raw["train"]: ("A", "the corpus"), tok_model: ("A", "the tokenizer"),
