@@ -76,6 +76,12 @@ def test_tune_reads_train_tasks_only_and_scores_at_equal_flops(setup, tmp_path, 
     temps = {r["temperature"]: r["mean_best_at_samples"] for r in out["temperatures"]}
     assert temps[out["chosen"]["bestofn_temperature"]] == max(temps.values())
     assert out["bestofn_flags"] == ["--temperature", repr(out["chosen"]["bestofn_temperature"])]
+    # only the chosen temperature samples past the suite's budget, and far enough to cover TTT's FLOPs
+    for r in out["temperatures"]:
+        chosen_t = r["temperature"] == out["chosen"]["bestofn_temperature"]
+        assert (r["max_samples"] is not None) == chosen_t
+        if chosen_t:
+            assert r["max_samples"] >= r["samples"] and r["mean_best_at_max"] >= r["mean_best_at_samples"]
 
     # a rerun takes every setting from the cache: nothing is sampled or trained again
     from discover_distill import discovery

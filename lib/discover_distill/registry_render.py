@@ -130,7 +130,7 @@ def tune_rows(result: dict) -> tuple[list[list[str]], list[list[str]]]:
                          f"{r['mean_flops']:.1e}" if isinstance(r.get("mean_flops"), (int, float)) else NA,
                          "chosen" if r.get("name") == chosen.get("ttt") else ""])
     temps = [[fnum(t.get("temperature"), "g"), fnum(t.get("mean_best_at_samples")), str(t.get("samples")),
-              fnum(t.get("mean_best_at_max")), str(t.get("max_samples")),
+              fnum(t.get("mean_best_at_max")), fnum(t.get("max_samples"), "d"),
               "chosen" if t.get("temperature") == chosen.get("bestofn_temperature") else ""]
              for t in result.get("temperatures") or []]
     return settings, temps
@@ -138,7 +138,7 @@ def tune_rows(result: dict) -> tuple[list[list[str]], list[list[str]]]:
 
 TUNE_HEADER = ["setting", "lr", "steps x rollouts", "rank", "groups", "beta target", "TTT mean best",
                "best-of-N at equal FLOPs", "score [95% CI]", "FLOPs/task", ""]
-TEMP_HEADER = ["T", "mean best at N", "N", "mean best at max", "max samples", ""]
+TEMP_HEADER = ["T", "mean best at N", "N", "mean best at max", "max samples", ""]  # max: the chosen T only
 
 
 def tune_section(ev: dict) -> tuple[list[str], dict[str, str]]:

@@ -10,9 +10,9 @@
 A comparison whose knobs were set with the evaluation tasks in view, for one arm and not the other,
 is not compute-matched. So both arms are tuned here, on the train split, never on held-out tasks
 (a held-out task in --tasks is refused):
-- best-of-N: each temperature samples every task until it has spent more FLOPs than any TTT
-  setting spent on it; the temperature with the highest mean best reward at the profile's sample
-  budget (ttt_steps x rollouts of --base) wins;
+- best-of-N: each temperature samples the profile's sample budget (ttt_steps x rollouts of --base);
+  the one with the highest mean best reward there wins, and only it samples on until every task has
+  spent more FLOPs than any TTT setting spent on it;
 - TTT: the --base setting and every one-knob change of it from --grid (a one-at-a-time sweep:
   1 + sum(values) runs, not the full product). Each is scored by its mean best reward minus the
   chosen best-of-N's mean best reward at the same FLOPs, task by task (paired, 95% bootstrap CI);
@@ -226,9 +226,10 @@ def main() -> int:
         ttt.append(cached(args, cache_key(args, tasks, {"ttt": cfg.__dict__}), train))
         say(f"TTT {name}: mean best {sum(ttt[-1]['best']) / len(tasks):.3f} ({ttt[-1]['wall_s']:.0f} s)")
 
-    # best-of-N: a one-round pilot gives each task's FLOPs per sample; then every temperature samples
-    # far enough (+20%) to cover the most FLOPs any TTT setting spent on any task. A task's samples
-    # come from its own generator, so a longer run repeats a shorter one's samples and extends them.
+    # best-of-N: every temperature samples the suite's budget and the best mean best reward there wins;
+    # then only the chosen one samples on, far enough (+20%, sized by a one-round pilot's FLOPs per
+    # sample) to cover the most FLOPs any TTT setting spent on any task. A task's samples come from
+    # its own generator, so the longer run repeats the screening run's samples and extends them.
     def bestofn(temp: float, rounds: int) -> list[list[dict]]:
         cfg = D.DiscoveryConfig(mode="bestofn", ttt_steps=rounds, rollouts=base["rollouts"],
                                 max_new_tokens=args.max_new_tokens, temperature=temp)
@@ -238,25 +239,26 @@ def main() -> int:
             res = run_batches(tasks, args.tasks_per_batch, lambda b: D.run_bestofn(model, tok, b, cfg, args.seed, dtype=dtype))
             return {"curves": [r["best_curve"] for r in res]}
         return cached(args, cache_key(args, tasks, {"bestofn": cfg.__dict__}), sample)
-    pilot = bestofn(1.0, 1)["curves"]
-    need = [max(r["flops"][k] for r in ttt) for k in range(len(tasks))]
-    per_sample = [c[-1]["flops"] / c[-1]["samples"] for c in pilot]
-    rounds = max(math.ceil(samples / base["rollouts"]),
-                 math.ceil(1.2 * max(n / f for n, f in zip(need, per_sample)) / base["rollouts"]))
-    say(f"best-of-N: {rounds * base['rollouts']} samples per task cover every TTT setting's FLOPs")
-    bon: dict[float, list[list[dict]]] = {}
+    screen_rounds = math.ceil(samples / base["rollouts"])
     t_rows = []
     for temp in temps:
-        run_ = bestofn(temp, rounds)
-        bon[temp] = run_["curves"]
-        at_n = [best_at_samples(c, samples) for c in bon[temp]]
+        run_ = bestofn(temp, screen_rounds)
+        at_n = [best_at_samples(c, samples) for c in run_["curves"]]
         t_rows.append({"temperature": temp, "mean_best_at_samples": sum(at_n) / len(at_n), "samples": samples,
-                       "mean_best_at_max": sum(c[-1]["best_so_far"] for c in bon[temp]) / len(tasks),
-                       "max_samples": rounds * base["rollouts"], "wall_s": run_["wall_s"]})
-        say(f"best-of-N T={temp}: mean best {t_rows[-1]['mean_best_at_samples']:.3f} at {samples} samples, "
-            f"{t_rows[-1]['mean_best_at_max']:.3f} at {rounds * base['rollouts']}")
-    chosen_t = max(t_rows, key=lambda r: (r["mean_best_at_samples"], -abs(r["temperature"] - 1.0)))["temperature"]
-    curves_bon = bon[chosen_t]
+                       "mean_best_at_max": None, "max_samples": None, "wall_s": run_["wall_s"]})
+        say(f"best-of-N T={temp}: mean best {t_rows[-1]['mean_best_at_samples']:.3f} at {samples} samples")
+    chosen_row = max(t_rows, key=lambda r: (r["mean_best_at_samples"], -abs(r["temperature"] - 1.0)))
+    chosen_t = chosen_row["temperature"]
+    pilot = bestofn(chosen_t, 1)["curves"]
+    need = [max(r["flops"][k] for r in ttt) for k in range(len(tasks))]
+    per_sample = [c[-1]["flops"] / c[-1]["samples"] for c in pilot]
+    rounds = max(screen_rounds, math.ceil(1.2 * max(n / f for n, f in zip(need, per_sample)) / base["rollouts"]))
+    long_run = bestofn(chosen_t, rounds)
+    curves_bon = long_run["curves"]
+    chosen_row.update(mean_best_at_max=sum(c[-1]["best_so_far"] for c in curves_bon) / len(tasks),
+                      max_samples=rounds * base["rollouts"], wall_s=chosen_row["wall_s"] + long_run["wall_s"])
+    say(f"best-of-N T={chosen_t}: {rounds * base['rollouts']} samples per task cover every TTT setting's "
+        f"FLOPs; mean best {chosen_row['mean_best_at_max']:.3f} there")
 
     rows = []
     for (name, s), r in zip(settings, ttt):
