@@ -4,6 +4,7 @@
 #   make mini     the whole experiment (both seeds, controls, ablations) on a 2-core CPU in < 1 h, under runs/mini/
 #   make paper    the runbook at full scale (GPU);  make phase-C SEED=1 [PROFILE=smoke]  one phase
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
+#   make clean    smoke outputs, caches, build/;  make clean-mini  runs/mini
 #   make pdf      the manuscript from one profile's tables and figures: make pdf PROFILE=smoke -> build/smoke/main.pdf
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -15,7 +16,7 @@ PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
 MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke mini gpu-check gpu-bench paper ablations status bench clean venv
+.PHONY: test smoke mini gpu-check gpu-bench paper ablations status bench clean clean-mini venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -32,7 +33,7 @@ smoke: $(STAMP)
 	$(PY) paper/scripts/artifact_tracker.py --root $(SMOKE_ROOT)/runs
 
 # The whole experiment at CPU scale (configs/profiles/mini.json): not part of CI; its registry is
-# runs/mini/04_results_registry.md.
+# runs/mini/runs/04_results_registry.md.
 mini: $(STAMP)
 	$(PY) paper/scripts/run_phase.py --profile mini --from-phase A --to-phase F --include-expected-ablation
 	$(PY) paper/scripts/artifact_tracker.py --root $(MINI_ROOT)/runs
@@ -117,5 +118,9 @@ pdf: pdf-src
 	fi; \
 	echo "wrote $(PDF_DIR)/main.pdf"
 
+# clean: what is cheap to remake (smoke outputs, caches, build/). runs/mini is an hour of CPU: clean-mini.
 clean:
 	rm -rf $(SMOKE_ROOT) .pytest_cache build
+
+clean-mini:
+	rm -rf $(MINI_ROOT)
