@@ -36,7 +36,8 @@ def test_dry_run_lists_every_phase_in_order(tmp_path):
 
 @pytest.mark.parametrize("name", ["paper", "mini"])
 def test_profiles_run_every_control_on_every_seed(name, tmp_path):
-    """DESIGN §7: ttt_lr0, base_bestofn_flops and the SFT arm (D-E) are paired with the main comparison."""
+    """DESIGN §7: ttt_lr0, base_bestofn_flops and the SFT arm (D-E) are paired with the main comparison,
+    on every seed but a profile's main_only_seeds, which replicate the main comparison alone."""
     prof = json.load(open(f"{ROOT}/configs/profiles/{name}.json"))
     prof.update(data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"))  # nothing done: every command shown
     (tmp_path / "p.json").write_text(json.dumps(prof))
@@ -45,10 +46,13 @@ def test_profiles_run_every_control_on_every_seed(name, tmp_path):
     steps = {l.split(":")[0].split()[-1] for l in out.splitlines() if l.startswith("[") and ":" in l}
     seeds, sdft_steps = prof["seeds"], prof["sdft"]["steps"]
     assert seeds == [0, 1]
+    main_only = prof.get("main_only_seeds", [])
+    assert main_only == {"paper": [], "mini": [1]}[name]  # the paper runs everything on both seeds
     for s in seeds:
-        for run in ("base_bestofn", "ttt_main", "ttt_lr0", "base_bestofn_flops", f"sdft{sdft_steps}_bestofn",
-                    f"sft{sdft_steps}_bestofn"):
+        for run in ("base_bestofn", "ttt_main"):
             assert f"{run}_seed{s}" in steps, (run, s)
+        for run in ("ttt_lr0", "base_bestofn_flops", f"sdft{sdft_steps}_bestofn", f"sft{sdft_steps}_bestofn"):
+            assert (f"{run}_seed{s}" in steps) == (s not in main_only), (run, s)
     for step in ("audit_tasks", "pack_val_filler", "sdft_train", "sft_train", "retention_sdft", "retention_sft",
                  "ttt_reuse0_seed0", "ttt_adapt0_seed0", "ttt_kl0_seed0", "ttt_expected_seed0", "ttt_train_seed0"):
         assert step in steps, step

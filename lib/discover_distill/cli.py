@@ -23,12 +23,19 @@ def require_file(path: str, flag: str) -> str:
 
 
 def run(main: Callable[[], int | None]) -> None:
-    """Call a script's main(); UserError becomes a one-line message and exit code 2."""
+    """Call a script's main(); UserError becomes a one-line message and exit code 2, a closed stdout
+    (`| head`) a quiet exit 141."""
     try:
         code = main()
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # `script.py | head` closed our stdout: stop quietly, as a shell tool would
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not raise again
+        except (OSError, ValueError):
+            pass
+        sys.exit(141)  # 128 + SIGPIPE
     sys.exit(code or 0)
 
 

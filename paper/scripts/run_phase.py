@@ -329,7 +329,9 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     # Controls (DESIGN §7), paired with the main comparison on every seed: TTT without learning
     # (reuse prompts and sampling only) isolates learning; best-of-N charged TTT's training FLOPs.
     controls = profile.get("controls", ["ttt_lr0", "base_bestofn_flops"])
-    for seed in seeds:
+    # a profile's main_only_seeds replicate the main comparison only (no controls, no E evaluation)
+    full_seeds = [s for s in seeds if s not in profile.get("main_only_seeds", [])]
+    for seed in full_seeds:
         if "ttt_lr0" in controls:
             steps.append(suite_step("C", f"ttt_lr0_seed{seed}", tasks["heldout"], heldout_ids, ckpt, seed, "ttt",
                                     main_flags + ["--lr", "0"]))
@@ -363,7 +365,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                           done=check_artifacts(out, "sdft", steps=sd["steps"])["complete"],
                           resume=["--resume", "auto"], partial=os.path.isdir(os.path.join(out, "_run_tracker")),
                           needs=needs(ckpt, tok_model, demos, packed["val"])))
-        for seed in seeds:
+        for seed in full_seeds:
             steps.append(suite_step("E", f"{method}{sd['steps']}_bestofn_seed{seed}", tasks["heldout"], heldout_ids,
                                     f"{out}/sdft_latest.pt", seed, "bestofn", []))
         ret = profile["retention"]
