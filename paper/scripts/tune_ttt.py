@@ -227,7 +227,7 @@ def main() -> int:
         say(f"TTT {name}: mean best {sum(ttt[-1]['best']) / len(tasks):.3f} ({ttt[-1]['wall_s']:.0f} s)")
 
     # best-of-N: every temperature samples the suite's budget and the best mean best reward there wins;
-    # then only the chosen one samples on, far enough (+20%, sized by a one-round pilot's FLOPs per
+    # then only the chosen one samples on, far enough (+20%, sized by its screening run's FLOPs per
     # sample) to cover the most FLOPs any TTT setting spent on any task. A task's samples come from
     # its own generator, so the longer run repeats the screening run's samples and extends them.
     def bestofn(temp: float, rounds: int) -> list[list[dict]]:
@@ -240,18 +240,18 @@ def main() -> int:
             return {"curves": [r["best_curve"] for r in res]}
         return cached(args, cache_key(args, tasks, {"bestofn": cfg.__dict__}), sample)
     screen_rounds = math.ceil(samples / base["rollouts"])
-    t_rows = []
+    t_rows, screened = [], {}
     for temp in temps:
         run_ = bestofn(temp, screen_rounds)
+        screened[temp] = run_["curves"]
         at_n = [best_at_samples(c, samples) for c in run_["curves"]]
         t_rows.append({"temperature": temp, "mean_best_at_samples": sum(at_n) / len(at_n), "samples": samples,
                        "mean_best_at_max": None, "max_samples": None, "wall_s": run_["wall_s"]})
         say(f"best-of-N T={temp}: mean best {t_rows[-1]['mean_best_at_samples']:.3f} at {samples} samples")
     chosen_row = max(t_rows, key=lambda r: (r["mean_best_at_samples"], -abs(r["temperature"] - 1.0)))
     chosen_t = chosen_row["temperature"]
-    pilot = bestofn(chosen_t, 1)["curves"]
     need = [max(r["flops"][k] for r in ttt) for k in range(len(tasks))]
-    per_sample = [c[-1]["flops"] / c[-1]["samples"] for c in pilot]
+    per_sample = [c[-1]["flops"] / c[-1]["samples"] for c in screened[chosen_t]]
     rounds = max(screen_rounds, math.ceil(1.2 * max(n / f for n, f in zip(need, per_sample)) / base["rollouts"]))
     long_run = bestofn(chosen_t, rounds)
     curves_bon = long_run["curves"]
