@@ -19,6 +19,10 @@ documents, best-fit packed and padded (data.AlignedBatchIterator), so an answer 
 task prompt; the loss is the mean over the real target tokens of the whole global batch.
 `--packing random` draws windows at random offsets instead (data.BatchIterator). Validation uses
 the same sequential windows either way, comparable with retention (E2).
+
+`--copy_warmup N` spends the first N steps on synthetic copy rows (data.copy_rows) before the
+corpus: a small model on a short task corpus does not form the content lookup (induction heads)
+that reading an instance needs, and dense copying forms it in a few hundred steps.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from discover_distill import checkpoint as ck
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.config import load_model_config, save_model_config
-from discover_distill.data import IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens
+from discover_distill.data import IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens, copy_rows
 from discover_distill.distributed import (all_reduce_mean, any_rank, barrier, init_distributed,
                                           shutdown_distributed)
 from discover_distill.evaluate import perplexity
@@ -84,6 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--packing", default="aligned", choices=["aligned", "random"],
                    help="aligned: rows start at a document start and hold whole documents, best-fit packed and "
                         "padded | random: windows of seq_len + 1 tokens at random offsets")
+    p.add_argument("--copy_warmup", type=int, default=0,
+                   help="the first N of --steps train on synthetic copy rows (a random string, a random gap, the "
+                        "string again) instead of the corpus, so that content lookup (induction heads) forms "
+                        "before the task lines need it; the corpus order is unchanged (0 = off)")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -142,6 +150,8 @@ def main() -> int:
     if train.vocab_size > cfg.vocab_size:
         raise UserError(f"--model {args.model}: vocab_size {cfg.vocab_size} is smaller than the tokenizer's "
                         f"{train.vocab_size} used for {args.train_bin}")
+    if not 0 <= args.copy_warmup < args.steps:
+        raise UserError(f"--copy_warmup {args.copy_warmup} must be in [0, --steps {args.steps})")
     accum, global_bs = batch_geometry(args, info.world_size)
     tokens_per_step = global_bs * args.seq_len
 
@@ -167,7 +177,7 @@ def main() -> int:
         if saved_packing != args.packing:
             raise UserError(f"--packing {args.packing} differs from the checkpoint's {saved_packing} ({path}): "
                             f"resume with --packing {saved_packing}")
-        for key in ("seq_len", "micro_bs"):
+        for key in ("seq_len", "micro_bs", "copy_warmup"):
             if saved.get(key) is not None and saved[key] != getattr(args, key):
                 raise UserError(f"--{key} {getattr(args, key)} differs from the checkpoint's {saved[key]} ({path})")
         if state.get("global_bs") not in (None, global_bs):
@@ -208,6 +218,8 @@ def main() -> int:
         say(f"model {args.model}: {n_params / 1e6:.2f}M parameters | device {device} {str(dtype)[6:]} | "
             f"world {info.world_size} | global batch {global_bs} x {args.seq_len} = {tokens_per_step} tokens/step"
             f" | grad_accum {accum} | compile {compile_mode}")
+        if args.copy_warmup:
+            say(f"copy warm-up: steps 1-{args.copy_warmup} train on synthetic copy rows, then the corpus")
         if packing_stats:
             st = packing_stats
             say(f"packing aligned: {st['rows']} rows of {args.seq_len + 1} tokens in epoch {st['epoch']} | "
@@ -256,7 +268,10 @@ def main() -> int:
         for group in optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=device)
-        micro_batches = [batches.next_batch() for _ in range(accum)]
+        warming = step < args.copy_warmup  # the corpus cursor does not move during the copy warm-up
+        micro_batches = [copy_rows(((step * accum + m) * info.world_size + info.rank) * args.micro_bs, args.micro_bs,
+                                   args.seq_len, train.vocab_size, args.seed) if warming else batches.next_batch()
+                         for m in range(accum)]
         # Each micro-batch's loss is the mean over its real targets; weighting it by its share of the
         # real targets of all micro-batches on all ranks (DDP averages over ranks) makes the update the
         # mean over every real target of the global batch, the same on any number of ranks.
@@ -309,6 +324,8 @@ def main() -> int:
             mfu = flops_per_token * tok_s / peak if peak else None
             if mfu is not None:
                 row["mfu"] = mfu
+            if warming:
+                row["copy_warmup"] = True
             if is_eval:
                 row.update(evaluate(done))
             # ETA from the steps since the first of this process, whose time is mostly compilation
@@ -319,6 +336,7 @@ def main() -> int:
             line = (f"step {done}/{args.steps} | loss {mean_loss:.4f} | lr {lr:.2e} | {format_rate(tok_s)}"
                     + (f" | mfu {100 * mfu:.1f}%" if mfu is not None else "")
                     + (f" | val {row['val_loss']:.4f} ppl {row['val_ppl']:.2f}" if "val_loss" in row else "")
+                    + (" | copy warm-up" if warming else "")
                     + (f" | first step {now - t_start:.1f}s" + (" with compilation" if compile_mode != "none" else "")
                        if first else
                        f" | eta {format_duration((args.steps - done) / max(rate, 1e-9))}"))

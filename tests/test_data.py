@@ -11,7 +11,7 @@ import torch
 
 from discover_distill.cli import UserError
 from discover_distill.data import (IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens, best_fit_rows,
-                                   doc_index_path, dtype_for_vocab, eval_batches, eval_token_range, pack_text_file,
+                                   copy_rows, doc_index_path, dtype_for_vocab, eval_batches, eval_token_range, pack_text_file,
                                    sidecar_path)
 from discover_distill.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -424,3 +424,24 @@ def test_padding_targets_are_ignored_by_the_loss(fused):
         _, loss = model(x, targets=y)
         _, loss2 = model(torch.where(padded_input, torch.randint_like(x, 64), x), targets=y)
     assert torch.allclose(loss, want, rtol=1e-5) and torch.allclose(loss2, loss, rtol=1e-5)
+
+
+def test_copy_rows_repeat_a_string_of_varying_length_and_score_only_the_repeats():
+    x, y = copy_rows(first_row=10, n_rows=64, seq_len=48, vocab_size=100, seed=3)
+    assert x.shape == y.shape == (64, 48)
+    row = torch.cat([x, y[:, -1:]], 1)  # the last target is the row's last token
+    periods = set()
+    for r, t in zip(row, y):
+        scored = (t != IGNORE_INDEX).nonzero().flatten()
+        n = int(scored[0])  # scoring starts at s's second occurrence; each scored position predicts the next token
+        assert scored.tolist() == list(range(n, 48)) and 8 <= n <= 24
+        assert torch.equal(r[n:], r[:49 - n]) and torch.equal(t[n:], r[n + 1:])
+        assert int(r.min()) >= 4 and int(r.max()) < 100  # never pad/unk/bos/eos
+        periods.add(n)
+    assert len(periods) > 5  # no fixed offset predicts the next token
+    # a row depends on (seed, global row) alone: two ranks' halves are the whole batch
+    a, b = copy_rows(10, 32, 48, 100, 3), copy_rows(42, 32, 48, 100, 3)
+    assert torch.equal(torch.cat([a[0], b[0]]), x) and torch.equal(torch.cat([a[1], b[1]]), y)
+    assert not torch.equal(copy_rows(10, 64, 48, 100, 4)[0], x)
+    with pytest.raises(UserError, match="seq_len"):
+        copy_rows(0, 1, 10, 100, 0)

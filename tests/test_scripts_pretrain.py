@@ -71,10 +71,11 @@ def test_fused_loss_trains_like_the_unfused_loss(tiny_data, tmp_path):
             assert (x is None) == (y is None) and (x is None or abs(x - y) < 1e-3 * abs(y))
 
 
-@pytest.mark.parametrize("packing", [[], ["--packing", "random"]], ids=["aligned", "random"])
+@pytest.mark.parametrize("packing", [[], ["--packing", "random"], ["--copy_warmup", "6"]],
+                         ids=["aligned", "random", "copy_warmup"])
 def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path, packing):
-    """N steps straight == pause + resume, for the default aligned rows and for random windows
-    (resume across epochs: tests/test_data.py). 30 steps leave the pause at step 3 time to land
+    """N steps straight == pause + resume, for the default aligned rows, for random windows (resume
+    across epochs: tests/test_data.py) and for a copy warm-up that the pause interrupts. 30 steps leave the pause at step 3 time to land
     mid-run on a loaded CPU."""
     steps = 30
     straight = tmp_path / "straight"
@@ -98,6 +99,23 @@ def test_sigint_pause_and_resume_is_exact(tiny_data, tmp_path, packing):
     assert all(torch.equal(a[k], b[k]) for k in a)
     events = [json.loads(l)["event"] for l in open(paused / "_run_tracker" / "events.jsonl")]
     assert events[0] == "start" and "pause" in events and "resume" in events and events[-1] == "finish"
+
+
+def test_copy_warmup_then_the_corpus_from_its_first_row(tiny_data, tmp_path):
+    """--copy_warmup N: steps 1..N train on copy rows and say so; the corpus cursor starts moving
+    only after them, so the corpus batches are the plain run's, shifted by N steps."""
+    out = tmp_path / "warm"
+    proc = run_script(*pretrain_args(tiny_data, out, 10, "--copy_warmup", "4"))
+    assert "copy warm-up: steps 1-4" in proc.stdout and proc.stdout.count("| copy warm-up") == 4
+    rows = [json.loads(l) for l in open(out / "metrics.jsonl")][1:]
+    assert [r["step"] for r in rows if r.get("copy_warmup")] == [1, 2, 3, 4]
+    assert torch.load(out / "ckpt_latest.pt", weights_only=True)["data"]["step"] == 12  # (10 - 4) x grad_accum 2
+    assert json.load(open(out / "pretrain_config.json"))["copy_warmup"] == 4
+    # resuming with another warm-up would change the batches; a warm-up as long as the run is refused
+    other = run_script(*pretrain_args(tiny_data, out, 10, "--resume", "auto", "--copy_warmup", "2"), check=False)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1 and "--copy_warmup 2 differs" in other.stderr
+    bad = run_script(*pretrain_args(tiny_data, tmp_path / "bad", 10, "--copy_warmup", "10"), check=False)
+    assert bad.returncode == 2 and "--copy_warmup 10" in bad.stderr and not (tmp_path / "bad").exists()
 
 
 def test_corrupt_latest_falls_back(tiny_data, tmp_path):
@@ -139,12 +157,13 @@ def test_bad_input_is_one_line(tiny_data, tmp_path):
 
 
 def test_two_process_gloo_matches_single_process(tiny_data, tmp_path):
+    """Two ranks split each global batch, copy warm-up rows (steps 1-2) included."""
     single = tmp_path / "single"
-    base = pretrain_args(tiny_data, single, 4)
+    base = pretrain_args(tiny_data, single, 4, "--copy_warmup", "2")
     base[base.index("--grad_accum") + 1] = "1"
     run_script(*base)
     ddp = tmp_path / "ddp"
-    args = pretrain_args(tiny_data, ddp, 4)
+    args = pretrain_args(tiny_data, ddp, 4, "--copy_warmup", "2")
     args[args.index("--grad_accum") + 1] = "1"
     args[args.index("--micro_bs") + 1] = "2"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
