@@ -40,7 +40,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from discover_distill import checkpoint as ck
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.config import load_model_config, save_model_config
-from discover_distill.data import IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens, copy_rows
+from discover_distill.data import (IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens, copy_rows,
+                                   frequent_tokens)
 from discover_distill.distributed import (all_reduce_mean, any_rank, barrier, init_distributed,
                                           shutdown_distributed)
 from discover_distill.evaluate import perplexity
@@ -89,9 +90,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="aligned: rows start at a document start and hold whole documents, best-fit packed and "
                         "padded | random: windows of seq_len + 1 tokens at random offsets")
     p.add_argument("--copy_warmup", type=int, default=0,
-                   help="the first N of --steps train on synthetic copy rows (a random string, a random gap, the "
-                        "string again) instead of the corpus, so that content lookup (induction heads) forms "
+                   help="the first N of --steps train on synthetic copy rows (a random string of varying length, "
+                        "repeated) instead of the corpus, so that content lookup (induction heads) forms "
                         "before the task lines need it; the corpus order is unchanged (0 = off)")
+    p.add_argument("--copy_vocab", type=int, default=512,
+                   help="copy rows draw their tokens from the K most frequent tokens of --train_bin (digits, "
+                        "letters, the prompts' words); 512 formed the lookup sooner than 64 or 2048 (data.copy_rows)")
     p.add_argument("--resume", default="none", choices=["none", "auto"],
                    help="auto: continue from the newest valid checkpoint in --out (fresh start if none)")
     p.add_argument("--debug_nan_at_step", type=int, default=-1, help=argparse.SUPPRESS)  # tests only
@@ -152,7 +156,10 @@ def main() -> int:
                         f"{train.vocab_size} used for {args.train_bin}")
     if not 0 <= args.copy_warmup < args.steps:
         raise UserError(f"--copy_warmup {args.copy_warmup} must be in [0, --steps {args.steps})")
+    if args.copy_warmup and args.copy_vocab < 2:
+        raise UserError(f"--copy_vocab {args.copy_vocab} must be >= 2")
     accum, global_bs = batch_geometry(args, info.world_size)
+    copy_alphabet = frequent_tokens(train.tokens, args.copy_vocab) if args.copy_warmup else None
     tokens_per_step = global_bs * args.seq_len
 
     os.makedirs(args.out, exist_ok=True)
@@ -177,7 +184,7 @@ def main() -> int:
         if saved_packing != args.packing:
             raise UserError(f"--packing {args.packing} differs from the checkpoint's {saved_packing} ({path}): "
                             f"resume with --packing {saved_packing}")
-        for key in ("seq_len", "micro_bs", "copy_warmup"):
+        for key in ("seq_len", "micro_bs", "copy_warmup", "copy_vocab"):
             if saved.get(key) is not None and saved[key] != getattr(args, key):
                 raise UserError(f"--{key} {getattr(args, key)} differs from the checkpoint's {saved[key]} ({path})")
         if state.get("global_bs") not in (None, global_bs):
@@ -219,7 +226,8 @@ def main() -> int:
             f"world {info.world_size} | global batch {global_bs} x {args.seq_len} = {tokens_per_step} tokens/step"
             f" | grad_accum {accum} | compile {compile_mode}")
         if args.copy_warmup:
-            say(f"copy warm-up: steps 1-{args.copy_warmup} train on synthetic copy rows, then the corpus")
+            say(f"copy warm-up: steps 1-{args.copy_warmup} train on synthetic copy rows over the {len(copy_alphabet)} "
+                f"most frequent tokens, then the corpus")
         if packing_stats:
             st = packing_stats
             say(f"packing aligned: {st['rows']} rows of {args.seq_len + 1} tokens in epoch {st['epoch']} | "
@@ -270,7 +278,7 @@ def main() -> int:
         step_loss = torch.zeros((), device=device)
         warming = step < args.copy_warmup  # the corpus cursor does not move during the copy warm-up
         micro_batches = [copy_rows(((step * accum + m) * info.world_size + info.rank) * args.micro_bs, args.micro_bs,
-                                   args.seq_len, train.vocab_size, args.seed) if warming else batches.next_batch()
+                                   args.seq_len, copy_alphabet, args.seed) if warming else batches.next_batch()
                          for m in range(accum)]
         # Each micro-batch's loss is the mean over its real targets; weighting it by its share of the
         # real targets of all micro-batches on all ranks (DDP averages over ranks) makes the update the

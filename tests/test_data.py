@@ -11,7 +11,7 @@ import torch
 
 from discover_distill.cli import UserError
 from discover_distill.data import (IGNORE_INDEX, AlignedBatchIterator, BatchIterator, PackedTokens, best_fit_rows,
-                                   copy_rows, doc_index_path, dtype_for_vocab, eval_batches, eval_token_range, pack_text_file,
+                                   copy_rows, doc_index_path, frequent_tokens, dtype_for_vocab, eval_batches, eval_token_range, pack_text_file,
                                    sidecar_path)
 from discover_distill.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -427,7 +427,8 @@ def test_padding_targets_are_ignored_by_the_loss(fused):
 
 
 def test_copy_rows_repeat_a_string_of_varying_length_and_score_only_the_repeats():
-    x, y = copy_rows(first_row=10, n_rows=64, seq_len=48, vocab_size=100, seed=3)
+    alphabet = np.arange(4, 100)
+    x, y = copy_rows(first_row=10, n_rows=64, seq_len=48, alphabet=alphabet, seed=3)
     assert x.shape == y.shape == (64, 48)
     row = torch.cat([x, y[:, -1:]], 1)  # the last target is the row's last token
     periods = set()
@@ -436,12 +437,19 @@ def test_copy_rows_repeat_a_string_of_varying_length_and_score_only_the_repeats(
         n = int(scored[0])  # scoring starts at s's second occurrence; each scored position predicts the next token
         assert scored.tolist() == list(range(n, 48)) and 8 <= n <= 24
         assert torch.equal(r[n:], r[:49 - n]) and torch.equal(t[n:], r[n + 1:])
-        assert int(r.min()) >= 4 and int(r.max()) < 100  # never pad/unk/bos/eos
         periods.add(n)
     assert len(periods) > 5  # no fixed offset predicts the next token
     # a row depends on (seed, global row) alone: two ranks' halves are the whole batch
-    a, b = copy_rows(10, 32, 48, 100, 3), copy_rows(42, 32, 48, 100, 3)
+    a, b = copy_rows(10, 32, 48, alphabet, 3), copy_rows(42, 32, 48, alphabet, 3)
     assert torch.equal(torch.cat([a[0], b[0]]), x) and torch.equal(torch.cat([a[1], b[1]]), y)
-    assert not torch.equal(copy_rows(10, 64, 48, 100, 4)[0], x)
+    assert not torch.equal(copy_rows(10, 64, 48, alphabet, 4)[0], x)
+    assert set(copy_rows(0, 8, 48, np.array([7, 9]), 0)[0].unique().tolist()) == {7, 9}
     with pytest.raises(UserError, match="seq_len"):
-        copy_rows(0, 1, 10, 100, 0)
+        copy_rows(0, 1, 10, alphabet, 0)
+
+
+def test_frequent_tokens_are_the_most_common_ordinary_ids():
+    tokens = np.array([3, 3, 3, 3, 0, 9, 9, 9, 5, 5, 7, 2, 2, 2, 2, 2], dtype=np.uint16)
+    assert frequent_tokens(tokens, 2).tolist() == [9, 5]  # specials (0-3) never count
+    assert frequent_tokens(tokens, 10).tolist() == [9, 5, 7]  # only tokens that occur
+    assert frequent_tokens(tokens, 3, chunk=4).tolist() == [9, 5, 7]  # counted chunk by chunk alike
