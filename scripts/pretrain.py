@@ -184,7 +184,7 @@ def main() -> int:
         if saved_packing != args.packing:
             raise UserError(f"--packing {args.packing} differs from the checkpoint's {saved_packing} ({path}): "
                             f"resume with --packing {saved_packing}")
-        for key in ("seq_len", "micro_bs", "copy_warmup", "copy_vocab"):
+        for key in ("seq_len", "micro_bs", "copy_warmup") + (("copy_vocab",) if args.copy_warmup else ()):
             if saved.get(key) is not None and saved[key] != getattr(args, key):
                 raise UserError(f"--{key} {getattr(args, key)} differs from the checkpoint's {saved[key]} ({path})")
         if state.get("global_bs") not in (None, global_bs):

@@ -450,9 +450,11 @@ def frequent_tokens(tokens: np.ndarray, k: int, chunk: int = 1 << 24) -> np.ndar
     """The k most frequent ordinary token ids (never pad/unk/bos/eos) of a token array, most
     frequent first, ties by id: the alphabet of `copy_rows` (for the task corpus: digits, the
     instance letters and the prompts' words, the tokens that reading an instance looks up)."""
-    counts = np.zeros(int(tokens.max(initial=0)) + 1, dtype=np.int64)
-    for i in range(0, len(tokens), chunk):  # memmap-friendly: one chunk in memory at a time
+    counts = np.zeros(EOS_ID + 1, dtype=np.int64)
+    for i in range(0, len(tokens), chunk):  # one pass, one chunk of a memmap in memory at a time
         part = np.bincount(np.asarray(tokens[i:i + chunk], dtype=np.int64))
+        if len(part) > len(counts):
+            counts = np.pad(counts, (0, len(part) - len(counts)))
         counts[:len(part)] += part
     counts[:EOS_ID + 1] = -1
     order = np.argsort(-counts, kind="stable")
@@ -473,9 +475,8 @@ def copy_rows(first_row: int, n_rows: int, seq_len: int, alphabet: np.ndarray, s
     (`frequent_tokens`). Its size matters (mini data, 1.2M-parameter model, 16 rows a step):
     512 tokens formed the head by step ~400, the whole 2,048-token vocabulary (each embedding
     trained 4x less often) and 64 tokens (repeats inside s make a one-token match ambiguous) had
-    not by step 400. Row g's tokens depend on (seed, g) alone, so a
-    batch is reproducible from its first global row (resume, and DDP ranks that split one
-    global batch)."""
+    not by step 400. Row g's tokens depend on (seed, g) alone, so a batch is reproducible from
+    its first global row (resume, and DDP ranks that split one global batch)."""
     max_len = min(max_len, (seq_len + 1) // 2)
     alphabet = np.asarray(alphabet, dtype=np.int64)
     if max_len < min_len or len(alphabet) < 2:
