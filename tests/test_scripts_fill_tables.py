@@ -516,6 +516,11 @@ def test_probe_section_and_the_gate_in_words(tmp_path):
     wjson(str(probe / "gate.json"), {"thresholds": {"min_swap_gap": 1.0, "bestofn_vs_random": True}, "opt_out": None,
                                      "failed": [], "passed": True})
     assert "The probe gate passed (bestofn_vs_random True, min_swap_gap 1.0)." in fill(tmp_path, suite)[0]
+    # a partial gate's note (what it leaves out, and why) is said beside the outcome
+    wjson(str(probe / "gate.json"), {"thresholds": {"min_well_formed": 0.9}, "opt_out": None,
+                                     "note": "swap gap not gated at this size", "failed": [], "passed": True})
+    assert ("The probe gate passed (min_well_formed 0.9). The gate's profile note: swap gap not gated at this "
+            "size.") in fill(tmp_path, suite)[0]
     # no probe at all (or an explicit --probe_dir without one): said so, an empty LaTeX table
     text, tex = fill(tmp_path, suite, "--probe_dir", str(tmp_path / "nowhere"))
     assert "_No probe result" in section(text, "Base model probe") and "No gate record" in text

@@ -160,8 +160,8 @@ def phase_c_ready(tmp_path, probe: dict | None, gate="paper"):
     """A smoke profile whose phase C has everything before the probe gate done (task files, audit, a
     stand-in checkpoint) and, when given, a probe.json newer than the checkpoint."""
     prof = json.loads(open(profile(tmp_path, "configs/model_mhc_tiny.json")).read())
-    if gate == "paper":
-        prof["probe"] = json.load(open(f"{ROOT}/configs/profiles/paper.json"))["probe"]
+    if gate in ("paper", "mini"):
+        prof["probe"] = json.load(open(f"{ROOT}/configs/profiles/{gate}.json"))["probe"]
     d, r = tmp_path / "data" / "discovery", tmp_path / "runs"
     d.mkdir(parents=True)
     phase_a_outputs(tmp_path / "data", prof)
@@ -199,6 +199,24 @@ def test_a_blind_probe_stops_phase_c_before_any_suite_run(tmp_path):
     assert not (runs / "suite").exists()
     gate = json.load(open(runs / "probe" / "gate.json"))
     assert gate["passed"] is False and len(gate["failed"]) == 4 and gate["opt_out"] is None
+
+
+def test_the_minis_partial_gate_passes_a_base_that_reads_the_format_and_records_its_note(tmp_path):
+    # well formed and above random search, but blind to the instance: the mini's gate (format and
+    # best-of-N only) lets it through, and gate.json carries the note saying what was not gated
+    probe = {"families": BLIND["families"], "overall": dict(BLIND["overall"], well_formed=0.93, best_of_n=0.55)}
+    prof, runs = phase_c_ready(tmp_path, probe, gate="mini")
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert f"[C] probe_gate: passed ({runs / 'probe' / 'probe.json'})" in proc.stdout, proc.stdout + proc.stderr
+    gate = json.load(open(runs / "probe" / "gate.json"))
+    note = json.load(open(f"{ROOT}/configs/profiles/mini.json"))["probe"]["gate_note"]
+    assert gate["passed"] is True and gate["failed"] == [] and gate["note"] == note and "swap gap" in note
+    # the same base below the mini's well-formed bar stops before the suite
+    (runs / "probe" / "probe.json").write_text(json.dumps(dict(probe, overall=dict(probe["overall"], well_formed=0.8))))
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert proc.returncode == 2 and "well-formed share 0.80 < 0.9" in proc.stderr
 
 
 def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path):

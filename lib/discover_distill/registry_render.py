@@ -89,7 +89,8 @@ def gate_words(gate: dict | None, gate_path: str) -> str:
         return (f"**The probe gate failed** ({'; '.join(map(str, gate['failed']))}): the base model does not read "
                 f"its task, and run_phase stopped before the suite.")
     thresholds = ", ".join(f"{k} {v}" for k, v in sorted((gate.get("thresholds") or {}).items()))
-    return f"The probe gate passed ({thresholds or 'no thresholds'})."
+    note = f" The gate's profile note: {gate['note']}." if gate.get("note") else ""
+    return f"The probe gate passed ({thresholds or 'no thresholds'}).{note}"
 
 
 def probe_section(ev: dict) -> tuple[list[str], dict[str, str]]:

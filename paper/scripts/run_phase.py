@@ -90,6 +90,9 @@ def probe_gate_settings(profile: dict) -> tuple[dict | None, str | None]:
         return None, reason.strip()
     if not isinstance(block["gate"], dict):
         raise UserError(f'profile: "probe": "gate" must be an object of thresholds or null: {how}')
+    note = block.get("gate_note")
+    if note is not None and not isinstance(note, str):
+        raise UserError('profile: "probe": "gate_note" must be a string (what the gate leaves out, and why)')
     return block["gate"], None
 
 
@@ -115,8 +118,10 @@ def check_probe_gate(profile: dict, probe_dir: str) -> str:
             failed = gate(result, thresholds)
         except (OSError, ValueError) as e:  # an unreadable probe, or an unknown threshold in the profile
             raise UserError(f"probe gate: {e} ({path})") from None
+    # gate_note: what a partial gate leaves out and why, said beside the outcome in the registry
+    note = (profile.get("probe") or {}).get("gate_note") if opt_out is None else None
     atomic_write_json(os.path.join(probe_dir, "gate.json"), {"probe": path, "thresholds": thresholds,
-                                                           "opt_out": opt_out, "failed": failed,
+                                                           "opt_out": opt_out, "note": note, "failed": failed,
                                                            "passed": not failed})
     if failed:
         raise UserError(f"probe gate failed, the base model does not read its task: {'; '.join(failed)} -- {path}")
