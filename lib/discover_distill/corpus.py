@@ -2,14 +2,18 @@
 exact prompt formats the later phases use, mixed with a filler language.
 
 Line kinds (one document per line; default shares in MIX):
-  solved    Q: <prompt> A: <correct answer>
-  plain     Q: <prompt> A: <imperfect attempt>           graded, not binary, base ability
+  solved    Q: <prompt> A: <correct answer>                an exact optimum
+  plain     Q: <prompt> A: <policy attempt>               the family's constructive policy (a greedy
+                                                          rule a small model can compute step by step),
+                                                          noise-free half the time, in construction order
   scored    Q: <prompt> A: <attempt> || score 0.62       the verifier's score, not a made-up one
   improve   Q: <prompt> || previous attempt (score s): <attempt> || improve on it. A: <better answer>
   demo      Q: <prompt> || example response: <demo> || now answer with a response of your own. A: <answer>
   drill     Q: <prompt> || weight/value of d? A: 1/50   one fact looked up in the instance (not in MIX:
             a profile adds it with --task_mix); answers are pure functions of the prompt, which the
             optimal answers are too, but through far more computation
+  step      Q: <prompt> || next admissible mark after 0 1 3? A: 7   one step of the policy, its partial
+            state in the question (not in MIX: a profile adds it with --task_mix)
   filler    sentences of a probabilistic grammar over a large pseudo-word lexicon; its perplexity
             measures retention (forgetting) after consolidation, and its lexicon is rich enough
             to support a 32k-piece BPE vocabulary.
@@ -31,7 +35,7 @@ MIX = {"filler": 0.40, "solved": 0.18, "plain": 0.12, "scored": 0.12, "improve":
 LEXICON_SEED = 20260101   # the filler lexicon is fixed: train and val text share one language
 LEXICON_SIZE = 40000
 DIFFICULTIES = (1, 2, 3)
-TASK_KINDS = ("solved", "plain", "scored", "improve", "demo", "drill")
+TASK_KINDS = ("solved", "plain", "scored", "improve", "demo", "drill", "step")
 # A difficulty mix: per family, (level, weight) pairs. The corpus should cover the levels the suite
 # asks about: a model trained on all levels alike writes answers sized for any of them.
 DifficultyMix = dict[str, tuple[tuple[int, float], ...]]
@@ -168,6 +172,8 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
         return prompts.with_answer(prompts.plain_prompt(p), solution), family, None
     if kind == "drill":
         return prompts.drill_line(p, *_drill(family, spec, rng)), family, None
+    if kind == "step":
+        return prompts.drill_line(p, *fam.policy_step(spec, rng)), family, None
     attempt = fam.attempt(spec, rng)
     score = fam.reward(spec, attempt)
     if kind == "plain":

@@ -8,6 +8,9 @@ measures, per task family, on tasks the model never saw:
                    answer) of task t_i's optimal answer after t_{i+1 mod k}'s prompt (another
                    instance of the same family) minus after t_i's own prompt, mean over tasks with
                    a 95% bootstrap CI. About 0 for a model that ignores the instance.
+  policy swap gap  the same for the family's policy answer (family.heuristic, noise 0): the answer
+                   the corpus's plain lines teach, a function of the instance a small model can
+                   compute; the gate's min_swap_gap reads this one where a family has a policy.
   well-formed      share of T = 1 samples whose answer has the instance's shape (family.well_formed),
                    next to uniformly random answers' (family.random_answer: 1.0 by construction).
   reward           mean per-sample reward of the T = 1 samples, random answers' and the ratio.
@@ -17,8 +20,9 @@ measures, per task family, on tasks the model never saw:
 
 probe() returns (and probe_base.py writes as probe.json) {"settings", "families": {name: summary},
 "overall": summary over all tasks, "tasks": per-task rows, "wall_s"}; a summary holds n_tasks,
-swap_gap, swap_gap_ci95, own_nll, swapped_nll, answer_tokens, well_formed, random_well_formed,
-reward, random_reward, reward_ratio, distinct_greedy, best_of_n, random_best_of_n (None: n/a).
+swap_gap, swap_gap_ci95, own_nll, swapped_nll, answer_tokens, policy_swap_gap, policy_swap_gap_ci95,
+policy_reward (the policy answer's reward), well_formed, random_well_formed, reward, random_reward,
+reward_ratio, distinct_greedy, best_of_n, random_best_of_n (None: n/a).
 
 The functions take family objects (`name`, `solve`, `random_answer`, `reward`, `well_formed`)
 next to the task dicts, so a test can probe a toy family. `gate` turns a probe result and a
@@ -69,6 +73,15 @@ def optimal_answer(family, task: dict, seed: int) -> str:
     return family.solve(task["spec"], random.Random(f"probe/{seed}/{task['task_id']}"))
 
 
+def policy_answer(family, task: dict, seed: int = 0) -> str | None:
+    """The family's policy answer (family.heuristic at noise 0: deterministic); None for a family
+    without a policy."""
+    try:
+        return family.heuristic(task["spec"], random.Random(0))
+    except (AttributeError, NotImplementedError):
+        return None
+
+
 def answer_ids(tok, prompt_text: str, answer: str) -> list[int]:
     """The answer's tokens as its corpus line has them (the line "Q: ... A: answer" encoded whole,
     minus the prompt's tokens) plus the EOS prepare_data appends to every line. SentencePiece
@@ -93,21 +106,23 @@ def sequence_nll(model, tok, prompt_texts: list[str], answers: list[list[int]], 
     return out
 
 
-def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dtype=torch.float32
-              ) -> list[tuple[float, float, int] | None]:
+def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dtype=torch.float32,
+              answer=optimal_answer) -> list[tuple[float, float, int] | None]:
     """For every task of every (family, tasks) group, in order: (own NLL, swapped NLL, answer
-    tokens) of its optimal answer after its own prompt and after the next task's of the same
-    family (cyclically; the same answer tokens both times); None in a family of one task. One
-    batched pass for all families: a forward costs the same fixed overhead whatever its rows."""
+    tokens) of its answer (`answer(family, task, seed)`: the optimal one by default) after its own
+    prompt and after the next task's of the same family (cyclically; the same answer tokens both
+    times); None in a family of one task or where `answer` gives None. One batched pass for all
+    families: a forward costs the same fixed overhead whatever its rows."""
     own, swapped, answers, index = [], [], [], []
     for family, tasks in groups:
         for i, t in enumerate(tasks):
-            if len(tasks) < 2:
+            text = answer(family, t, seed) if len(tasks) > 1 else None
+            if text is None:
                 index.append(None)
                 continue
             own.append(t["prompt"])
             swapped.append(tasks[(i + 1) % len(tasks)]["prompt"])
-            answers.append(answer_ids(tok, prompts.plain_prompt(t["prompt"]), optimal_answer(family, t, seed)))
+            answers.append(answer_ids(tok, prompts.plain_prompt(t["prompt"]), text))
             index.append(len(answers) - 1)
     nll = sequence_nll(model, tok, own + swapped, answers + answers, dtype) if answers else []
     k = len(answers)
@@ -143,13 +158,19 @@ def random_answers(family, task: dict, n: int, seed: int) -> list[str]:
     return [family.random_answer(task["spec"], rng) for _ in range(n)]
 
 
-def task_row(family, task: dict, texts: list[str], greedy_text: str, swap: tuple | None, s: ProbeSettings) -> dict:
+def task_row(family, task: dict, texts: list[str], greedy_text: str, swap: tuple | None, s: ProbeSettings,
+             policy_swap: tuple | None = None) -> dict:
     """Every per-task quantity the summary needs, for one task's samples against its random answers."""
     spec, rand = task["spec"], random_answers(family, task, s.samples, s.seed)
     rewards, rand_rewards = [family.reward(spec, x) for x in texts], [family.reward(spec, x) for x in rand]
     own, swapped, n_tok = swap or (None, None, None)
+    p_own, p_swapped, p_tok = policy_swap or (None, None, None)
+    policy = policy_answer(family, task)
     return {"task_id": task["task_id"], "family": family.name, "own_nll": own, "swapped_nll": swapped,
             "answer_tokens": n_tok, "swap_gap": None if swap is None else swapped - own,
+            "policy_own_nll": p_own, "policy_swapped_nll": p_swapped, "policy_answer_tokens": p_tok,
+            "policy_swap_gap": None if policy_swap is None else p_swapped - p_own,
+            "policy_reward": None if policy is None else family.reward(spec, policy),
             "well_formed": _mean([float(family.well_formed(spec, x)) for x in texts]),
             "random_well_formed": _mean([float(family.well_formed(spec, x)) for x in rand]),
             "reward": _mean(rewards), "random_reward": _mean(rand_rewards),
@@ -167,8 +188,12 @@ def summarise(rows: list[dict]) -> dict:
     answers are counted within each family: over several families it is their task-weighted mean."""
     gaps = [r["swap_gap"] for r in rows if r["swap_gap"] is not None]
     lo, hi = bootstrap_ci(gaps) if len(gaps) > 1 else (None, None)
+    p_gaps = [r.get("policy_swap_gap") for r in rows if r.get("policy_swap_gap") is not None]
+    p_lo, p_hi = bootstrap_ci(p_gaps) if len(p_gaps) > 1 else (None, None)
     reward, rand = _mean([r["reward"] for r in rows]), _mean([r["random_reward"] for r in rows])
     return {"n_tasks": len(rows), "swap_gap": _mean(gaps), "swap_gap_ci95": [lo, hi],
+            "policy_swap_gap": _mean(p_gaps), "policy_swap_gap_ci95": [p_lo, p_hi],
+            "policy_reward": _mean([r.get("policy_reward") for r in rows]),
             "own_nll": _mean([r["own_nll"] for r in rows]), "swapped_nll": _mean([r["swapped_nll"] for r in rows]),
             "answer_tokens": _mean([r["answer_tokens"] for r in rows]),
             "well_formed": _mean([r["well_formed"] for r in rows]),
@@ -192,13 +217,15 @@ def probe(model, tok, groups: list[tuple[object, list[dict]]], s: ProbeSettings,
     tasks = [t for _, t in pairs]
     try:
         swaps = swap_nlls(model, tok, groups, s.seed, dtype)
+        policy_swaps = swap_nlls(model, tok, groups, s.seed, dtype, answer=lambda f, t, _: policy_answer(f, t))
         log(f"probe swap NLLs: {len(tasks)} tasks | {time.time() - t0:.1f}s")
         samples = sample_completions(model, tok, tasks, s, dtype, log=log)
         greedy = sample_completions(model, tok, tasks, s, dtype, greedy=True)
     finally:
         if was_training:
             model.train()
-    rows = [task_row(f, t, texts, g[0], sw, s) for (f, t), texts, g, sw in zip(pairs, samples, greedy, swaps)]
+    rows = [task_row(f, t, texts, g[0], sw, s, psw)
+            for (f, t), texts, g, sw, psw in zip(pairs, samples, greedy, swaps, policy_swaps)]
     families = {f.name: summarise([r for r in rows if r["family"] == f.name]) for f, _ in groups}
     return {"settings": asdict(s), "families": families, "overall": summarise(rows), "tasks": rows,
             "wall_s": time.time() - t0}
@@ -219,8 +246,9 @@ def read_probe(probe_dir: str) -> dict:
     return {"path": path, "result": load(path), "gate_path": gate_path, "gate": load(gate_path)}
 
 
-TABLE_HEADER = ("family", "tasks", "swap gap, nats [95% CI]", "well-formed (random)", "reward / random (ratio)",
-                "distinct greedy", "best-of-N / random search")
+TABLE_HEADER = ("family", "tasks", "swap gap, policy answer [95% CI]", "swap gap, optimal answer [95% CI]",
+                "well-formed (random)", "reward / random (ratio)", "policy answer's reward", "distinct greedy",
+                "best-of-N / random search")
 
 
 def table(result: dict) -> list[list[str]]:
@@ -229,20 +257,32 @@ def table(result: dict) -> list[list[str]]:
     fams = result.get("families") if isinstance(result.get("families"), dict) else {}
     for name, v in [*sorted(fams.items()), ("overall", result.get("overall"))]:
         v = v if isinstance(v, dict) else {}   # a hand-edited or truncated file: n/a cells, not a crash
-        ci = v.get("swap_gap_ci95")
-        lo, hi = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
-        f = {k: _fmt(v.get(k)) for k in ("swap_gap", "well_formed", "random_well_formed", "reward", "random_reward",
-                                         "distinct_greedy", "best_of_n", "random_best_of_n")}
-        rows.append([name, str(v.get("n_tasks", "n/a")), f"{f['swap_gap']} [{_fmt(lo)}, {_fmt(hi)}]",
+        f = {k: _fmt(v.get(k)) for k in ("well_formed", "random_well_formed", "reward", "random_reward",
+                                         "policy_reward", "distinct_greedy", "best_of_n", "random_best_of_n")}
+        rows.append([name, str(v.get("n_tasks", "n/a")), _gap_cell(v, "policy_swap_gap"), _gap_cell(v, "swap_gap"),
                      f"{f['well_formed']} ({f['random_well_formed']})",
                      f"{f['reward']} / {f['random_reward']} ({_fmt(v.get('reward_ratio'), '.2f')}x)",
-                     f["distinct_greedy"], f"{f['best_of_n']} / {f['random_best_of_n']}"])
+                     f["policy_reward"], f["distinct_greedy"], f"{f['best_of_n']} / {f['random_best_of_n']}"])
     return rows
+
+
+def _gap_cell(v: dict, key: str) -> str:
+    ci = v.get(f"{key}_ci95")
+    lo, hi = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
+    return f"{_fmt(v.get(key))} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def reading_gap(summary: dict) -> float | None:
+    """The swap gap the gate reads: on the policy's answer (what the corpus teaches) where the
+    family has a policy, else on the optimal answer."""
+    gap = summary.get("policy_swap_gap")
+    return summary.get("swap_gap") if gap is None else gap
 
 
 def gate(result: dict, thresholds: dict) -> list[str]:
     """The failed checks of a probe result, one sentence each ([] = pass). Thresholds (all optional):
-    min_swap_gap (nats per answer, per family; min_families of them must reach it, default all),
+    min_swap_gap (nats per answer, per family, on the policy's answer where the family has one
+    (reading_gap); min_families of them must reach it, default all),
     min_well_formed (overall share), min_reward_ratio (overall per-sample reward / random's),
     bestofn_vs_random (overall best-of-N mean best >= random search's at the same N)."""
     unknown = sorted(set(thresholds) - set(THRESHOLD_KEYS))
@@ -260,7 +300,7 @@ def gate(result: dict, thresholds: dict) -> list[str]:
         m = thresholds["min_swap_gap"]
         need = thresholds.get("min_families")
         need = len(fams) if need is None else need
-        low = {f: v.get("swap_gap") for f, v in fams.items() if v.get("swap_gap") is None or v["swap_gap"] < m}
+        low = {f: reading_gap(v) for f, v in fams.items() if reading_gap(v) is None or reading_gap(v) < m}
         if not fams or len(fams) - len(low) < need:
             shown = ", ".join(f"{f} {_fmt(g, '.2f')}" for f, g in sorted(low.items()))
             failed.append(f"swap gap below {m:g} nats in {len(low)} of {len(fams)} families ({shown}); "

@@ -24,7 +24,7 @@ from .evaluate import bootstrap_ci
 from .stats import (BUDGET_ANCHORS, BUDGET_REFERENCE, best_at, budget_points, crossover, first_reach, log_levels,
                     paired_bootstrap, promotion_of, read_best_curve, read_flops_curve, read_sdft_report,
                     retention_promotion)
-from .tasks.base import SOLVED
+from .tasks.base import POLICY_NOISE, SOLVED
 
 NA = "n/a"
 ABLATIONS = ("reuse0", "adapt0", "kl0", "expected")
@@ -205,17 +205,22 @@ def level(values: list[float], ci: bool = True) -> dict:
 
 
 def run_results(suite: Suite) -> list[dict]:
-    """Every run at its full budget: solve rate and mean best reward with CIs, samples per task."""
+    """Every run at its full budget: solve rate and mean best reward with CIs, samples per task, and
+    the share of its tasks whose best answer beats the policy's own answer (beats_policy, with a CI
+    and its task count; None without the audit's policy answers)."""
     rej = rejected_methods(suite)
+    answers, _ = policy_answers(suite)
     out = []
     for name, rows in suite.all_runs.items():
         solved = [float(bool(r["solved"])) for r in rows.values()]
         best = [float(r["best_reward"]) for r in rows.values()]
+        beats = [float(float(r["best_reward"]) > answers[t]) for t, r in rows.items() if t in (answers or {})]
         m = E1_RE.match(name)
         out.append({"run": name, "heldout": is_heldout(name), "n": len(rows), "solve": mean(solved),
                     "solve_ci": bootstrap_ci(solved), "best": mean(best), "best_ci": bootstrap_ci(best),
                     "samples": mean([r.get("samples") for r in rows.values()]),
-                    "rejected": bool(m and m.group(1) in rej)})
+                    "beats_policy": mean(beats), "beats_policy_ci": bootstrap_ci(beats) if beats else (None, None),
+                    "beats_policy_n": len(beats), "rejected": bool(m and m.group(1) in rej)})
     return out
 
 
@@ -263,14 +268,39 @@ def audit(suite: Suite) -> tuple[dict | None, str]:
     return None, "no audit.json beside the held-out tasks"
 
 
-def random_baseline(suite: Suite) -> tuple[dict | None, str]:
-    """(held-out random-search levels {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}}, source):
-    the expected best of N uniformly random well-formed answers per task, from the audit."""
+# The audit's baselines, in table order: random search (uniformly random well-formed answers) and the
+# policy (samples of the constructive policy the corpus teaches: the prior's teacher).
+BASELINES = ("random search", "policy")
+
+
+def audit_levels(block, baseline: str) -> dict | None:
+    """One baseline's levels {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}} in an audit cell or
+    split: random search's are the block's own keys, the policy's its "policy" entry (None in an
+    audit from before the policy baseline)."""
+    if not isinstance(block, dict):
+        return None
+    levels = block if baseline == "random search" else block.get("policy")
+    return levels if isinstance(levels, dict) else None
+
+
+def baseline_levels(suite: Suite, baseline: str) -> tuple[dict | None, str]:
+    """(held-out levels of a baseline, source): the expected best of N of its answers per task, from
+    the audit; the policy's also carry its own answer's "answer_reward" and "answer_solve_rate"."""
     rec, path = audit(suite)
-    held = (rec.get("overall") or {}).get("heldout") if rec else None
-    if isinstance(held, dict):
-        return held, path
-    return None, "no audit.json beside the held-out tasks"
+    if not rec:
+        return None, path
+    held = audit_levels((rec.get("overall") or {}).get("heldout"), baseline)
+    return (held, path) if held else (None, f"no held-out {baseline} levels in {path}")
+
+
+def policy_answers(suite: Suite) -> tuple[dict[str, float] | None, str]:
+    """(task_id -> reward of the policy's own answer (noise 0), source) from the audit's
+    policy_answer_reward; None in an audit without it."""
+    rec, path = audit(suite)
+    answers = rec.get("policy_answer_reward") if rec else None
+    if not isinstance(answers, dict):
+        return None, path if not rec else f"no policy_answer_reward in {path}"
+    return {t: float(v) for t, v in answers.items() if isinstance(v, (int, float))}, path
 
 
 def at_n(suite: Suite, name: str, n: float) -> dict[str, float]:
@@ -462,20 +492,21 @@ def flops_families(suite: Suite, grid: list[float]) -> dict[str, dict]:
     return out
 
 
-def random_search_flops(suite: Suite, family: str | None = None) -> dict | None:
-    """Random search on the FLOPs axis: it runs no model, so its N answers are placed at the sampling
-    FLOPs of N best-of-N samples (best-of-N's FLOPs per sample: mean over its tasks x seeds, of the
-    family). {"per_sample", "points": [(N, F, mean best, solve rate)], "n_tasks", "source"} from the
-    audit (held-out: overall, or the task-weighted mean of the family's cells); None without either."""
+def baseline_flops(suite: Suite, baseline: str, family: str | None = None) -> dict | None:
+    """A baseline of the audit (BASELINES) on the FLOPs axis: random search and the policy run no
+    model, so their N answers are placed at the sampling FLOPs of N best-of-N samples (what N samples
+    of the model cost; best-of-N's FLOPs per sample: mean over its tasks x seeds, of the family).
+    {"per_sample", "points": [(N, F, mean best, solve rate)], "n_tasks", "source"} from the audit
+    (held-out: overall, or the task-weighted mean of the family's cells); None without either."""
     rec, path = audit(suite)
     if not rec:
         return None
     if family is None:
-        held = (rec.get("overall") or {}).get("heldout")
-        cells = [held] if isinstance(held, dict) else []
+        cells = [audit_levels((rec.get("overall") or {}).get("heldout"), baseline)]
     else:
-        cells = [c for c in rec.get("cells") or [] if isinstance(c, dict) and c.get("split") == "heldout"
-                 and c.get("family") == family]
+        cells = [audit_levels(c, baseline) for c in rec.get("cells") or [] if isinstance(c, dict)
+                 and c.get("split") == "heldout" and c.get("family") == family]
+    cells = [c for c in cells if c]
     per_sample = []
     for s in flops_seeds(suite):
         name = dict(flops_arm_runs(suite, s))["best-of-N"]
@@ -499,9 +530,9 @@ def random_search_flops(suite: Suite, family: str | None = None) -> dict | None:
     return {"per_sample": cost, "points": points, "n_tasks": sum(weights), "source": path} if points else None
 
 
-def random_at(rand: dict | None, f: float) -> dict | None:
-    """Random search within f FLOPs: the largest audited N whose FLOPs fit (a lower bound between
-    audited N; "held" above the largest); None when no audited N fits."""
+def baseline_at(rand: dict | None, f: float) -> dict | None:
+    """A baseline (baseline_flops) within f FLOPs: the largest audited N whose FLOPs fit (a lower
+    bound between audited N; "held" above the largest); None when no audited N fits."""
     pts = [p for p in (rand or {}).get("points", []) if p[1] <= f]
     if not pts:
         return None
@@ -524,15 +555,15 @@ def reach_levels(suite: Suite, seed: str) -> list[tuple[str, float]]:
 
 def flops_to_reach(suite: Suite) -> list[dict]:
     """Per seed and reward level: the FLOPs at which each arm's mean best reward first reaches it
-    (None: not within its range), random search's from its audited points."""
+    (None: not within its range), random search's and the policy's from their audited points."""
     out = []
-    rand = random_search_flops(suite)
+    bases = {b: f for b in BASELINES if (f := baseline_flops(suite, b))}
     for s in flops_seeds(suite):
         for label, value in reach_levels(suite, s):
             at = {arm: first_reach(list(task_flops_curves(suite, name).values()), value)
                   for arm, name in flops_arm_runs(suite, s)}
-            if rand:
-                at["random search"] = next((p[1] for p in rand["points"] if p[2] >= value - 1e-12), None)
+            for b, rand in bases.items():
+                at[b] = next((p[1] for p in rand["points"] if p[2] >= value - 1e-12), None)
             out.append({"seed": s, "label": label, "value": value, "at": at})
     return out
 
@@ -776,6 +807,20 @@ def task_setup(suite: Suite, add) -> None:
     add("ddAblationSeeds", ", ".join(abl) or None, "seeds of the ablation runs", "run directory names ttt_<ablation>_seed{s}")
 
 
+def policy_setup(suite: Suite, add) -> None:
+    """The policy baseline: its attempts' noise, and its own answer's mean reward and solve rate on the held-out tasks."""
+    add("ddPolicyNoise", POLICY_NOISE, "largest per-step noise of the policy's attempts",
+        "discover_distill.tasks.base.POLICY_NOISE")
+    held = baseline_levels(suite, "policy")[0] or {}
+    src = audit(suite)[1]
+    for macro, key, desc in (("ddPolicyAnswerReward", "answer_reward",
+                              "mean reward of the policy's own answer (noise 0), held-out tasks"),
+                             ("ddPolicyAnswerSolved", "answer_solve_rate",
+                              "share of held-out tasks the policy's own answer solves")):
+        add(macro, fnum(held[key]) if isinstance(held.get(key), (int, float)) else None, desc,
+            f"{src}: overall.heldout.policy.{key}")
+
+
 def consolidation_setup(suite: Suite, add) -> None:
     """SDFT / SFT training settings, promoted steps, the gate statement and the headline retention split."""
     e1 = e1_runs(suite)
@@ -819,7 +864,7 @@ def setup(suite: Suite) -> list[tuple[str, str, str, str]]:
     def add(macro, value, desc, source):
         items.append((macro, NA if value is None else str(value), desc, source))
 
-    for part in (pretrain_setup, budget_setup, task_setup, consolidation_setup):
+    for part in (pretrain_setup, budget_setup, task_setup, policy_setup, consolidation_setup):
         part(suite, add)
     return items
 

@@ -169,25 +169,32 @@ def tune_section(ev: dict) -> tuple[list[str], dict[str, str]]:
     return md, {"tune": tex}
 
 
+RUNS_HEADER = ["| run | tasks | solve rate [95% CI] | mean best reward [95% CI] | samples/task "
+               "| beats policy [95% CI] |", "|---|---|---|---|---|---|"]
+
+
 def runs_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
+    answers, src = R.policy_answers(suite)
     md = ["", "## Suite runs (held-out, full budget)", "",
-          "| run | tasks | solve rate [95% CI] | mean best reward [95% CI] | samples/task |", "|---|---|---|---|---|"]
+          "Beats policy: the share of the run's tasks whose best answer scores strictly more than the policy's own "
+          "answer on that task (its greedy answer, noise 0: the corpus's teacher; the audit's `policy_answer_reward`, "
+          "tasks it lacks left out), 95% bootstrap CI over tasks. "
+          + (f"From `{os.path.relpath(src)}`." if answers is not None else f"{NA} here: {src}."), ""] + RUNS_HEADER
     main_rows, train_lines = [], []
     for r in R.run_results(suite):
         tag = " (gate rejected every step: base model)" if r["rejected"] else ""
         solve, best = ci_cell(r["solve"], *r["solve_ci"]), ci_cell(r["best"], *r["best_ci"])
-        line = f"| `{r['run']}`{tag} | {r['n']} | {solve} | {best} | {fnum(r['samples'], '.0f')} |"
+        beats = ci_cell(r["beats_policy"], *r["beats_policy_ci"])
+        line = f"| `{r['run']}`{tag} | {r['n']} | {solve} | {best} | {fnum(r['samples'], '.0f')} | {beats} |"
         if not r["heldout"]:
             train_lines.append(line)
             continue
         md.append(line)
-        main_rows.append([tex_escape(r["run"] + tag), str(r["n"]), solve, best, fnum(r["samples"], ".0f")])
+        main_rows.append([tex_escape(r["run"] + tag), str(r["n"]), solve, best, fnum(r["samples"], ".0f"), beats])
     if train_lines:
-        md += ["", "Train split (feeds SDFT; not a held-out result):", "",
-               "| run | tasks | solve rate [95% CI] | mean best reward [95% CI] | samples/task |",
-               "|---|---|---|---|---|"] + train_lines
-    tex = tex_table("lrccr", ["run", "tasks", "solve rate", "mean best reward", "samples/task"], main_rows,
-                    "no held-out runs yet")
+        md += ["", "Train split (feeds SDFT; not a held-out result):", ""] + RUNS_HEADER + train_lines
+    tex = tex_table("lrccrc", ["run", "tasks", "solve rate", "mean best reward", "samples/task", "beats policy"],
+                    main_rows, "no held-out runs yet")
     return md, {"main_results": tex}
 
 
@@ -201,11 +208,21 @@ def budget_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
           "`best_so_far` of the last `best_curve` entry with samples <= N (0 if none); solved at N = best-so-far "
           f">= {SOLVED}. 95% bootstrap CIs over tasks.", ""]
     levels = R.budget_levels(suite)
-    rand, rand_src = R.random_baseline(suite)
-    if rand:
-        md += [f"Random search (last row of each table): the expected best of N uniformly random well-formed "
-               f"answers per held-out task, from `{os.path.relpath(rand_src)}` (paper/scripts/audit_tasks.py, "
-               f"its 960 answers per task); an arm below it searches worse than chance. {NA}: N not audited.", ""]
+    bases = {b: lv for b in R.BASELINES if (lv := R.baseline_levels(suite, b)[0])}
+    _, audit_src = R.audit(suite)
+    if "random search" in bases:
+        md += [f"Random search (a row under the arms): the expected best of N uniformly random well-formed "
+               f"answers per held-out task, from `{os.path.relpath(audit_src)}` (paper/scripts/audit_tasks.py, "
+               f"its --samples answers per task); an arm below it searches worse than chance. {NA}: N not audited.",
+               ""]
+    if "policy" in bases:
+        pol = bases["policy"]
+        md += [f"Policy (greedy, noisy samples; the row below random search): the expected best of N attempts of "
+               f"each family's constructive policy as the corpus teaches it (its own answer half the time, else "
+               f"per-step noise ~U(0, {R.POLICY_NOISE})), from the same audit. The policy is the prior's teacher: "
+               f"an arm above it has found something its samples do not. Its own answer (noise 0) has mean reward "
+               f"{fnum(pol.get('answer_reward'))} and solves {fnum(pol.get('answer_solve_rate'))} of the held-out "
+               "tasks.", ""]
     for key, title in (("best", "Mean best reward at N"), ("solve", "Solve rate at N")):
         md += [f"### {title}", "", "| seed | arm | run | tasks | " + " | ".join(f"N={n}" for n in grid) + " |",
                "|---|---|---|---|" + "---|" * len(grid)]
@@ -213,9 +230,9 @@ def budget_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
             n_tasks = max((lv["at"][n]["n"] for n in grid), default=0)
             md.append(f"| {lv['seed']} | {lv['arm']} | `{lv['run']}` | {n_tasks} | "
                       + " | ".join(ci_cell(lv["at"][n][key], *lv["at"][n][key + "_ci"]) for n in grid) + " |")
-        if rand:
-            vals = rand.get("mean_best" if key == "best" else "solve_rate") or {}
-            md.append(f"| - | random search | `audit.json` | {rand.get('n_tasks', NA)} | "
+        for b, lv in bases.items():
+            vals = lv.get("mean_best" if key == "best" else "solve_rate") or {}
+            md.append(f"| - | {b} | `audit.json` | {lv.get('n_tasks', NA)} | "
                       + " | ".join(fnum(vals[str(n)]) if isinstance(vals.get(str(n)), (int, float)) else NA
                                    for n in grid) + " |")
         md.append("")
@@ -257,8 +274,8 @@ def flops_cell(lv: dict | None, key: str, with_ci: bool = True) -> str:
     return cell + (" †" if lv.get("held") else "")
 
 
-def random_cell(r: dict | None, key: str | None) -> str:
-    """Random search within F (registry.random_at): one value, or solve / best with key None."""
+def baseline_cell(r: dict | None, key: str | None) -> str:
+    """A baseline within F (registry.baseline_at): one value, or solve / best with key None."""
     if r is None:
         return NA
     val = fnum(r[key]) if key else f"{fnum(r['solve'])} / {fnum(r['best'])}"
@@ -278,7 +295,7 @@ def tex_level(lv: dict | None) -> str:
     return f"{fnum(lv['solve'])} / {fnum(lv['best'])}" + (r"$^\dagger$" if lv.get("held") else "")
 
 
-def flops_intro_md(grid: list[float], rand: dict | None) -> list[str]:
+def flops_intro_md(grid: list[float], bases: dict[str, dict]) -> list[str]:
     md = [f"F = {len(grid)} log-spaced levels from TTT main's cheapest first step to its most expensive task's total "
           f"(two significant digits): {', '.join(sci(f) for f in grid)} FLOPs. Best-so-far within F = the "
           "`best_so_far` of the last curve point with cumulative FLOPs <= F (0 before a task's first point); FLOPs "
@@ -290,12 +307,13 @@ def flops_intro_md(grid: list[float], rand: dict | None) -> list[str]:
           "step), per step from TTT's metrics.jsonl, or, for best-of-N runs from before the curves carried FLOPs, "
           "estimated: the task's total FLOPs spread over its curve in proportion to samples (each round costs its "
           "prompt's prefill plus its generated tokens, so close, not exact).", ""]
-    if rand:
-        md += [f"Random search runs no model: its N answers are placed at the sampling FLOPs of N best-of-N samples "
-               f"({sci(rand['per_sample'])} FLOPs per sample, best-of-N's mean over its tasks x seeds). Its value "
-               "within F is the audit's expected best at the largest audited N that fits (N in brackets; a lower "
-               f"bound between audited N, † above the largest), from `{os.path.relpath(rand['source'])}`, no CI "
-               "(the audit stores means).", ""]
+    if bases:
+        rand = next(iter(bases.values()))
+        md += [f"{' and '.join(bases).capitalize()} run no model: their N answers are placed at the sampling FLOPs "
+               f"of N best-of-N samples ({sci(rand['per_sample'])} FLOPs per sample, best-of-N's mean over its tasks "
+               "x seeds). The value within F is the audit's expected best at the largest audited N that fits (N in "
+               f"brackets; a lower bound between audited N, † above the largest), from "
+               f"`{os.path.relpath(rand['source'])}`, no CI (the audit stores means).", ""]
     return md
 
 
@@ -312,16 +330,16 @@ def flops_arms_md(suite: R.Suite) -> list[str]:
     return md
 
 
-def flops_levels_md(levels: list[dict], grid: list[float], rand: dict | None) -> list[str]:
+def flops_levels_md(levels: list[dict], grid: list[float], bases: dict[str, dict]) -> list[str]:
     md = []
     for key, title in (("best", "Mean best reward within F FLOPs"), ("solve", "Solve rate within F FLOPs")):
         md += ["", f"### {title}", "", "| seed | arm | run | tasks | " + " | ".join(f"F={sci(f)}" for f in grid) + " |",
                "|---|---|---|---|" + "---|" * len(grid)]
         md += [f"| {lv['seed']} | {lv['arm']} | `{lv['run']}` | {lv['n']} | "
                + " | ".join(flops_cell(lv["at"][f], key) for f in grid) + " |" for lv in levels]
-        if rand:
-            md.append(f"| - | random search | `audit.json` | {rand['n_tasks']} | "
-                      + " | ".join(random_cell(R.random_at(rand, f), key) for f in grid) + " |")
+        for b, rand in bases.items():
+            md.append(f"| - | {b} | `audit.json` | {rand['n_tasks']} | "
+                      + " | ".join(baseline_cell(R.baseline_at(rand, f), key) for f in grid) + " |")
     return md
 
 
@@ -342,9 +360,10 @@ def flops_families_md(suite: R.Suite, grid: list[float]) -> list[str]:
             md.append(f"| {fam} | {arm} | " + " | ".join(
                 NA if per_f[f] is None else f"{fnum(per_f[f]['solve'])} / {flops_cell(per_f[f], 'best', False)}"
                 for f in grid) + " |")
-        if frand := R.random_search_flops(suite, fam):
-            md.append(f"| {fam} | random search | "
-                      + " | ".join(random_cell(R.random_at(frand, f), None) for f in grid) + " |")
+        for b in R.BASELINES:
+            if frand := R.baseline_flops(suite, b, fam):
+                md.append(f"| {fam} | {b} | "
+                          + " | ".join(baseline_cell(R.baseline_at(frand, f), None) for f in grid) + " |")
     md += ["", "### Per family: TTT main minus best-of-N within F FLOPs (paired on (seed, task))", "",
            "| family | F | tasks x seeds | delta solve rate [95% CI] | delta mean best reward [95% CI] "
            "| p (best reward) |", "|---|---|---|---|---|---|"]
@@ -361,7 +380,8 @@ def reach_cell(at: dict, arm: str, tex: bool = False) -> str:
 def flops_reach_md(reach: list[dict], arm_names: list[str]) -> list[str]:
     md = ["", "### FLOPs to reach a mean best reward", "",
           "The first F at which an arm's mean best reward (over its tasks) reaches the level (exact: the mean "
-          "changes only at curve points; random search: at its audited N). Levels: each arm's final mean best "
+          "changes only at curve points; random search and the policy: at their audited N). Levels: each arm's "
+          "final mean best "
           "reward at its full budget. not reached: not within the arm's FLOPs.", "",
           "| seed | level | mean best reward | " + " | ".join(arm_names) + " |",
           "|---|---|---|" + "---|" * len(arm_names)]
@@ -392,10 +412,9 @@ def flops_crossover_md(cross: list[dict]) -> list[str]:
                  for c in cross]
 
 
-def flops_tex(levels, grid, rand, cross, reach, arm_names) -> dict[str, str]:
+def flops_tex(levels, grid, bases, cross, reach, arm_names) -> dict[str, str]:
     rows = [[lv["seed"], tex_escape(lv["arm"])] + [tex_level(lv["at"][f]) for f in grid] for lv in levels]
-    if rand:
-        rows.append(["-", "random search"] + [tex_level(R.random_at(rand, f)) for f in grid])
+    rows += [["-", b] + [tex_level(R.baseline_at(rand, f)) for f in grid] for b, rand in bases.items()]
     facts = [[c["seed"], "crossover (TTT main vs best-of-N)",
               crossover_cell(c, True) + (f", {DIRECTION[c['direction']]}" if c["x"] is not None else "")]
              for c in cross]
@@ -408,20 +427,20 @@ def flops_tex(levels, grid, rand, cross, reach, arm_names) -> dict[str, str]:
 
 
 def flops_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
-    """Best-so-far against FLOPs: best-of-N, TTT main, ttt_lr0 and random search, overall and per
-    family, the FLOPs to reach a reward level, and the crossover of TTT main and best-of-N."""
+    """Best-so-far against FLOPs: best-of-N, TTT main, ttt_lr0, random search and the policy, overall
+    and per family, the FLOPs to reach a reward level, and the crossover of TTT main and best-of-N."""
     md = ["", "## Curves against compute (best-so-far within F FLOPs per task)", ""]
     grid = R.flops_grid(suite)
     if not grid:
         md.append("_No TTT main run with a best-of-N run beside it (or no FLOPs on their curves): no FLOPs curves._")
-        return md, flops_tex([], [], None, [], [], [])
-    rand = R.random_search_flops(suite)
+        return md, flops_tex([], [], {}, [], [], [])
+    bases = {b: f for b in R.BASELINES if (f := R.baseline_flops(suite, b))}
     levels, cross, reach = R.flops_levels(suite, grid), R.flops_crossover(suite), R.flops_to_reach(suite)
-    arm_names = [a for a, _ in R.FLOPS_ARMS] + (["random search"] if rand else [])
-    md += flops_intro_md(grid, rand) + flops_arms_md(suite) + flops_levels_md(levels, grid, rand)
+    arm_names = [a for a, _ in R.FLOPS_ARMS] + list(bases)
+    md += flops_intro_md(grid, bases) + flops_arms_md(suite) + flops_levels_md(levels, grid, bases)
     md += flops_paired_md(suite, grid) + flops_families_md(suite, grid) + flops_reach_md(reach, arm_names)
     md += flops_crossover_md(cross)
-    return md, flops_tex(levels, grid, rand, cross, reach, arm_names)
+    return md, flops_tex(levels, grid, bases, cross, reach, arm_names)
 
 
 def paired_md(label, base, treat, r) -> str:

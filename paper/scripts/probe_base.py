@@ -6,7 +6,8 @@
       --json_out runs/probe/probe.json --per_family 20 --samples 128 --max_new_tokens 32 --seed 0
 
 Per family (the first --per_family tasks of each in --tasks): the swap gap (NLL of a task's
-optimal answer after another instance's prompt minus after its own, nats per answer), the
+answer after another instance's prompt minus after its own, nats per answer) on the family's
+policy answer (what the corpus's plain lines teach; the gate reads this one) and on the optimal one, the
 well-formed share and mean reward of --samples T = 1 samples against uniformly random answers, the
 share of distinct greedy answers, and best-of-N (N = --samples) against random search at the same
 N. Writes --json_out atomically (lib/discover_distill/probe.py documents the fields) and prints one

@@ -6,6 +6,7 @@ quality of the gap
   (cost - opt) / n + 0.5 * (letters unknown, repeated, missing or extra),
 an absolute scale (opt can be 0): each unit of cost above the optimum per row costs the same.
 A row without a valid letter costs 9. Random search: n! assignments (362,880 at n = 9).
+Policy: row by row, the cheapest column not yet used (ties: the first letter).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import functools
 import json
 import random
 
-from .base import TaskFamily, difficulty_level, is_permutation, labels, parse_labels, quality
+from .base import LABELS, TaskFamily, difficulty_level, explore, is_permutation, labels, parse_labels, quality
 
 LEVELS = {1: 7, 2: 8, 3: 9}
 TAU, PEN = 0.5, 0.5    # half a unit of cost per row over the optimum scores exp(-1)
@@ -89,24 +90,19 @@ class Assign(TaskFamily):
     def solve(self, spec: dict, rng: random.Random) -> str:
         return labels(optimum(tuple(spec["costs"]))[1])
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
         costs, n = spec["costs"], len(spec["costs"])
-        r = rng.random()
-        if r < 0.6:    # the optimum with one to three swaps of two rows' columns
-            cols = parse_labels(best) or list(range(n))
-            for _ in range(rng.randint(1, 3)):
-                i, j = rng.sample(range(n), 2)
-                cols[i], cols[j] = cols[j], cols[i]
-        elif r < 0.85:  # greedy: rows in a random order take their cheapest free column
-            cols, free = [0] * n, set(range(n))
-            for row in rng.sample(range(n), n):
-                cols[row] = min(free, key=lambda c: (costs[row][c], rng.random()))
-                free.remove(cols[row])
-        else:           # a random assignment, sometimes with a repeated letter
-            cols = rng.sample(range(n), n)
-            if rng.random() < 0.3:
-                cols[rng.randrange(n)] = rng.randrange(n)
+        free, cols = list(range(n)), []
+        for row in range(n):
+            col = rng.choice(free) if explore(rng, noise) else min(free, key=lambda c: (costs[row][c], c))
+            cols.append(col)
+            free.remove(col)
         return labels(cols)
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        greedy = parse_labels(self.heuristic(spec, rng))
+        row = rng.randrange(len(greedy))
+        return f"row {row + 1} cheapest free column, used {labels(greedy[:row]) or 'none'}?", LABELS[greedy[row]]
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random permutation of the columns."""

@@ -2,8 +2,10 @@
 
 A family generates instances (`spec`, a JSON-serialisable dict), renders the canonical one-line
 prompt, verifies a model completion into a reward in [0, 1] (1.0 = solved), and produces an
-optimal answer (`solve`), imperfect ones (`attempt`, for the corpus) and uniformly random
-well-formed ones (`random_answer`, the random-search baseline of paper/scripts/audit_tasks.py).
+optimal answer (`solve`), the answer of a constructive policy a small model can compute step by
+step (`heuristic`: a greedy rule reading quantities off the prompt, with a noise knob; `attempt`
+draws the corpus's attempts from it and `policy_step` drills one of its steps), and uniformly
+random well-formed ones (`random_answer`, the random-search baseline of paper/scripts/audit_tasks.py).
 `well_formed` says whether an answer has the shape the instance asks for (the base-model probe,
 lib/discover_distill/probe.py, counts it), whatever its quality.
 Verifiers parse text themselves: nothing a model writes is ever evaluated as code, and `reward`
@@ -26,7 +28,7 @@ from ..prompts import extract_answer
 
 MAX_ANSWER_CHARS = 400   # longer answers are cut before parsing: bounded work per verification
 SOLVED = 0.99            # reward at which a task counts as solved
-ATTEMPT_POOL = 12        # proposals an attempt is picked from
+POLICY_NOISE = 0.5       # the largest per-step noise of the policy's attempts (corpus and baseline)
 
 _INT = re.compile(r"[+-]?\d{1,6}")
 _WORD = re.compile(r"[a-z]+")
@@ -119,19 +121,24 @@ class TaskFamily:
     def solve(self, spec: dict, rng: random.Random) -> str:
         raise NotImplementedError
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        """One imperfect answer: `best` (an optimal one) perturbed, a heuristic's, or a random one."""
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        """The family's constructive policy: the answer built one piece at a time, in construction
+        order, each piece a greedy choice from quantities the prompt shows. With probability
+        `noise` a step takes a random admissible choice instead: diverse and (on average) worse
+        answers. noise = 0 is deterministic (the policy's answer) and draws nothing from rng."""
         raise NotImplementedError
 
-    def attempt(self, spec: dict, rng: random.Random) -> str:
-        """An imperfect answer for the corpus, of roughly uniform quality over (0, 1): of a pool of
-        proposals, the unsolved one whose reward is nearest a uniformly drawn target, so the
-        corpus's scored attempts and "improve on it" lines cover every level of quality."""
-        best = self.solve(spec, rng)
-        target = rng.random()
-        pool = [(self.reward(spec, a), a) for a in (self.propose(spec, rng, best) for _ in range(ATTEMPT_POOL))]
-        imperfect = [x for x in pool if x[0] < SOLVED] or pool
-        return min(imperfect, key=lambda x: abs(x[0] - target))[1]
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        """(question, answer): one step of the noiseless policy at a random point of its
+        construction, the partial state written in the question, so that the answer is a pure
+        function of the prompt and the question (the corpus's "step" lines)."""
+        raise NotImplementedError
+
+    def attempt(self, spec: dict, rng: random.Random, max_noise: float = POLICY_NOISE) -> str:
+        """An attempt for the corpus (plain, scored and improve lines) and for the policy baseline:
+        the policy's own answer half the time, else the policy with per-step noise ~ U(0, max_noise)."""
+        noise = 0.0 if rng.random() < 0.5 else rng.uniform(0.0, max_noise)
+        return self.heuristic(spec, rng, noise)
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random well-formed answer (the random-search baseline)."""
@@ -163,6 +170,11 @@ class TaskFamily:
         if math.isnan(r):
             return 0.0
         return min(1.0, max(0.0, r))
+
+
+def explore(rng: random.Random, noise: float) -> bool:
+    """Whether a policy step takes a random choice (probability `noise`; never draws at noise 0)."""
+    return noise > 0 and rng.random() < noise
 
 
 def difficulty_level(difficulty: int, levels: int = 3) -> int:

@@ -8,6 +8,8 @@ differences avoid F (cached in spec["opt"]). Reward: quality of the gap
   max(0, span - opt) / opt + 0.15 * (repeated or forbidden differences + marks out of range,
   repeated, missing or extra),
 so a valid but long ruler and a short one with a single clash both score partially.
+Policy: from 0, repeatedly the smallest admissible next mark (every difference to the marks so far
+new and not forbidden), written in ascending order (the verifier reads a set).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import functools
 import itertools
 import random
 
-from .base import TaskFamily, difficulty_level, parse_ints, quality
+from .base import TaskFamily, difficulty_level, explore, parse_ints, quality
 
 LEVELS = {1: (5, 16), 2: (6, 24), 3: (7, 32)}  # (marks k, largest allowed mark L)
 MAX_FORBID = 16
@@ -65,6 +67,29 @@ def optimal_rulers(k: int, length: int, forbid: list[int]) -> list[tuple[int, ..
     return best
 
 
+def admissible_marks(marks: list[int], length: int, forbid) -> list[int]:
+    """Marks above the largest one, up to `length`, whose differences to every mark are new and allowed."""
+    diffs = {abs(b - a) for a, b in itertools.combinations(marks, 2)} | set(forbid)
+    return [m for m in range(max(marks) + 1, length + 1) if not diffs & {m - x for x in marks}]
+
+
+def greedy_marks(k: int, length: int, forbid, rng: random.Random, noise: float) -> tuple[list[int], list[bool]]:
+    """(the policy's marks in construction order, whether each was admissible): from 0, the smallest
+    admissible next mark (one of the three smallest with probability noise); when none is left,
+    the smallest unused mark above the largest (else anywhere in 0..L: a clash the verifier
+    charges), so the ruler always has k marks."""
+    marks, admissible = [0], [True]
+    while len(marks) < k:
+        options = admissible_marks(marks, length, forbid)
+        if options:
+            marks.append(rng.choice(options[:3]) if explore(rng, noise) else options[0])
+        else:
+            unused = [m for m in range(length + 1) if m not in marks]
+            marks.append(next((m for m in unused if m > max(marks)), unused[0]))
+        admissible.append(bool(options))
+    return marks, admissible
+
+
 class Golomb(TaskFamily):
     name = "golomb"
 
@@ -111,22 +136,15 @@ class Golomb(TaskFamily):
     def solve(self, spec: dict, rng: random.Random) -> str:
         return " ".join(map(str, rng.choice(optimal_rulers(spec["k"], spec["L"], spec["forbid"]))))
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        k, length, forbid = spec["k"], spec["L"], spec["forbid"]
-        r = rng.random()
-        if r < 0.4:    # a valid ruler a little (or a lot) longer than the optimum
-            longer = [m for m in compatible_rulers(k, length, tuple(forbid)) if m[-1] > self.opt_value(spec)]
-            if longer:
-                return " ".join(map(str, longer[min(len(longer) - 1, int(2 ** rng.uniform(0, 9)))]))
-        marks = [int(m) for m in best.split()]
-        if r < 0.8:    # the optimum with one to three marks nudged: clashes, sometimes a longer span
-            for i in rng.sample(range(k), rng.randint(1, 3)):
-                marks[i] = min(length, max(0, marks[i] + rng.choice((-3, -2, -1, 1, 2, 3))))
-        elif r < 0.9:  # the optimum with a mark dropped (an incomplete answer)
-            marks.pop(rng.randrange(k))
-        else:
-            return self.random_answer(spec, rng)
-        return " ".join(map(str, sorted(marks)))
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        return " ".join(map(str, sorted(greedy_marks(int(spec["k"]), int(spec["L"]), spec["forbid"], rng, noise)[0])))
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        marks, admissible = greedy_marks(int(spec["k"]), int(spec["L"]), spec["forbid"], rng, 0.0)
+        # a step up to the first one that found no admissible mark (its answer: none)
+        k = rng.randrange(1, admissible.index(False) + 1 if False in admissible else len(marks))
+        after = " ".join(map(str, marks[:k]))
+        return f"next admissible mark after {after}?", str(marks[k]) if admissible[k] else "none"
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """k distinct marks drawn uniformly from 0..L."""

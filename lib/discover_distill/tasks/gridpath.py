@@ -5,13 +5,14 @@ Optimum: exact DP over cells (cached in spec["opt"]). Reward: quality of the gap
   max(0, cost - opt) / opt + 0.25 * (moves off the grid + moves missing or extra at the end),
 where the cost sums the cells actually visited. Random search: C(r+c-2, r-1) monotone paths
 (11,440 on 8 x 10).
+Policy: from each cell, the cheaper of the two next cells (ties: right); forced along the edges.
 """
 from __future__ import annotations
 
 import functools
 import random
 
-from .base import TaskFamily, difficulty_level, quality
+from .base import TaskFamily, difficulty_level, explore, quality
 
 LEVELS = {1: (6, 7), 2: (7, 9), 3: (8, 10)}  # (rows, columns)
 TAU, PEN = 0.05, 0.25  # a path 5% dearer than the optimum scores exp(-1)
@@ -54,6 +55,24 @@ def walk(grid: list[str], moves: list[str]) -> tuple[int, int]:
     return cost, errors + (rows - 1 - i) + (cols - 1 - j)
 
 
+def greedy_walk(grid: list[str], rng: random.Random, noise: float) -> list[tuple[str, int, int]]:
+    """The policy's moves, each with the cell (row, column; 0-based) it leaves: down when the cell
+    below is cheaper than the one to the right, else right; a random move with probability noise."""
+    rows, cols = len(grid), len(grid[0])
+    i = j = 0
+    out = []
+    while i < rows - 1 or j < cols - 1:
+        if i == rows - 1 or j == cols - 1:
+            move = "r" if i == rows - 1 else "d"
+        elif explore(rng, noise):
+            move = rng.choice("rd")
+        else:
+            move = "d" if grid[i + 1][j] < grid[i][j + 1] else "r"
+        out.append((move, i, j))
+        i, j = (i + 1, j) if move == "d" else (i, j + 1)
+    return out
+
+
 class GridPath(TaskFamily):
     name = "gridpath"
 
@@ -94,26 +113,18 @@ class GridPath(TaskFamily):
     def solve(self, spec: dict, rng: random.Random) -> str:
         return optimum(tuple(spec["grid"]))[1]
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        grid = spec["grid"]
-        rows, cols = len(grid), len(grid[0])
-        r = rng.random()
-        if r < 0.6:    # the optimum with one to four corners flipped (an adjacent "r d" swapped)
-            moves = best.split()
-            for _ in range(rng.randint(1, 4)):
-                i = rng.randrange(len(moves) - 1)
-                moves[i], moves[i + 1] = moves[i + 1], moves[i]
-        elif r < 0.85:  # greedy: step to the cheaper neighbour, with occasional random steps
-            moves, i, j = [], 0, 0
-            while i < rows - 1 or j < cols - 1:
-                down = i < rows - 1 and (j == cols - 1 or grid[i + 1][j] < grid[i][j + 1] or rng.random() < 0.2)
-                moves.append("d" if down else "r")
-                i, j = (i + 1, j) if down else (i, j + 1)
-        else:           # a random monotone path, sometimes cut short
-            moves = self.random_answer(spec, rng).split()
-            if rng.random() < 0.3:
-                moves = moves[:-rng.randint(1, 3)]
-        return " ".join(moves)
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        return " ".join(m for m, _, _ in greedy_walk(spec["grid"], rng, noise))
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        """Either where the path stands after some of its moves (the state the next step needs) or
+        the next move from a given cell."""
+        steps = greedy_walk(spec["grid"], rng, 0.0)
+        k = rng.randrange(len(steps))
+        move, i, j = steps[k]
+        if rng.random() < 0.5:
+            return f"cell after {' '.join(m for m, _, _ in steps[:k]) or 'no moves'}?", f"row {i + 1} column {j + 1}"
+        return f"from row {i + 1} column {j + 1}, cheaper next cell?", move
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random monotone path: a random arrangement of the right numbers of r and d."""

@@ -5,6 +5,8 @@ Optimum: exact DP over capacities (cached in spec["opt"]). Reward: quality of th
 so a feasible packing scores by its value, an over-capacity one scores lower the further over it
 is (dropping an item is a step up, not a cliff), and only the optimal value is solved.
 Random search: 2^n subsets, of which usually one or two are optimal.
+Policy: greedy by value per weight: repeatedly the fitting item of highest value/weight, written
+in that order (the verifier reads a set, so the order is free).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import functools
 import json
 import random
 
-from .base import TaskFamily, difficulty_level, is_subset, labels, parse_labels, quality, split_errors
+from .base import (LABELS, TaskFamily, difficulty_level, explore, is_subset, labels, parse_labels, quality,
+                   split_errors)
 
 LEVELS = {1: 12, 2: 14, 3: 16}  # number of items
 TAU = 0.06                       # a packing 6% short of the optimum scores exp(-1)
@@ -32,6 +35,12 @@ def optimum(weights: tuple[int, ...], values: tuple[int, ...], cap: int) -> tupl
             picks.append(i - 1)
             c -= weights[i - 1]
     return table[-1][cap], tuple(sorted(picks))
+
+
+def best_ratio(weights: list[int], values: list[int], items: list[int]) -> int:
+    """The item of highest value/weight (ties: the first letter). Equal fractions give equal
+    correctly rounded doubles, so ties are exact."""
+    return max(items, key=lambda i: (values[i] / weights[i], -i))
 
 
 class Knapsack(TaskFamily):
@@ -75,25 +84,21 @@ class Knapsack(TaskFamily):
     def solve(self, spec: dict, rng: random.Random) -> str:
         return labels(optimum(tuple(spec["weights"]), tuple(spec["values"]), int(spec["cap"]))[1])
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        weights, values, cap, n = spec["weights"], spec["values"], spec["cap"], len(spec["weights"])
-        r = rng.random()
-        if r < 0.5:  # the optimum with one to three items flipped: near misses, some over capacity
-            chosen = set(parse_labels(best) or [])
-            for i in rng.sample(range(n), rng.randint(1, 3)):
-                chosen ^= {i}
-            return labels(sorted(chosen))
-        # greedy fill in a noisy value/weight order (decent) or in a random order (poor)
-        if r < 0.75:
-            order = sorted(range(n), key=lambda i: -values[i] / weights[i] * rng.uniform(1, 1.5))
-        else:
-            order = rng.sample(range(n), n)
-        chosen, weight = [], 0
-        for i in order:
-            if weight + weights[i] <= cap:
-                chosen.append(i)
-                weight += weights[i]
-        return labels(sorted(chosen))
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        weights, values, room = spec["weights"], spec["values"], int(spec["cap"])
+        left, picks = list(range(len(weights))), []
+        while fits := [i for i in left if weights[i] <= room]:
+            i = rng.choice(fits) if explore(rng, noise) else best_ratio(weights, values, fits)
+            picks.append(i)
+            left.remove(i)
+            room -= weights[i]
+        return labels(picks)
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        greedy = parse_labels(self.heuristic(spec, rng))
+        k = rng.randrange(len(greedy))
+        room = int(spec["cap"]) - sum(spec["weights"][i] for i in greedy[:k])
+        return f"taken {labels(greedy[:k]) or 'none'}, room {room}: best value per weight that fits?", LABELS[greedy[k]]
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random non-empty subset of the items (an empty answer is malformed)."""

@@ -6,6 +6,8 @@ rare and the optimal one usually unique up to swapping the groups. Optimum: exac
 on a bitset (cached in spec["opt"], the smallest difference). Reward: quality of the gap
   log2(1 + excess difference) + 2 * (unknown or repeated letters),
 a scale in bits: halving the excess is one step up, however large the numbers.
+Policy: largest number first, each onto the lighter group (ties: the first); the answer names the
+group of the largest number, its letters in that order (the verifier reads a set).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import json
 import math
 import random
 
-from .base import TaskFamily, difficulty_level, is_subset, labels, parse_labels, quality, split_errors
+from .base import (LABELS, TaskFamily, difficulty_level, explore, is_subset, labels, parse_labels, quality,
+                   split_errors)
 
 LEVELS = {1: (12, 4096), 2: (15, 32768), 3: (16, 65536)}  # (numbers, exclusive upper bound)
 TAU = 4.0      # in bits: an excess of 15 scores exp(-1)
@@ -50,6 +53,22 @@ def optimum(nums: tuple[int, ...]) -> tuple[int, list[int]]:
     """(smallest difference between the two sums, one group reaching it)."""
     s = best_sum_below(nums, sum(nums) // 2)
     return sum(nums) - 2 * s, group_with_sum(nums, s)
+
+
+def greedy_groups(nums: list[int], rng: random.Random, noise: float) -> tuple[list[int], list[int], list[int]]:
+    """(first group, second group, placement order): numbers largest first (ties: the first
+    letter), each onto the lighter group, the first on a tie; a random group with probability noise."""
+    order = sorted(range(len(nums)), key=lambda i: (-nums[i], i))
+    first, second, a, b = [], [], 0, 0
+    for i in order:
+        to_first = rng.random() < 0.5 if explore(rng, noise) else a <= b
+        if to_first:
+            first.append(i)
+            a += nums[i]
+        else:
+            second.append(i)
+            b += nums[i]
+    return first, second, order
 
 
 class Partition(TaskFamily):
@@ -91,25 +110,22 @@ class Partition(TaskFamily):
             group = [i for i in range(len(spec["nums"])) if i not in group]
         return labels(group)
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        nums, n = tuple(spec["nums"]), len(spec["nums"])
-        r = rng.random()
-        if r < 0.6:    # an exact group for a sum a log-uniform distance below the best: excess of 2 to 2^16
-            s = best_sum_below(nums, max(0, sum(nums) // 2 - int(2 ** rng.uniform(0, 15))))
-            group = set(group_with_sum(nums, s)) if s > 0 else {0}
-        elif r < 0.8:  # the optimum with one or two numbers moved across
-            group = set(parse_labels(best) or [])
-            for i in rng.sample(range(n), rng.randint(1, 2)):
-                group ^= {i}
-        else:          # greedy: largest first onto the lighter side, in a slightly shuffled order
-            group, a, b = set(), 0, 0
-            for i in sorted(range(n), key=lambda i: -nums[i] * rng.uniform(1, 1.3)):
-                if a <= b:
-                    group.add(i)
-                    a += nums[i]
-                else:
-                    b += nums[i]
-        return labels(sorted(group) or [rng.randrange(n)])
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        first, _, order = greedy_groups(spec["nums"], rng, noise)
+        return labels(first or order)   # an empty group: name the other one, all of them
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        """Either the largest number not yet placed, or which of two groups is lighter, at a random
+        point of the policy's placement."""
+        nums = spec["nums"]
+        first, second, order = greedy_groups(nums, rng, 0.0)
+        k = rng.randrange(1, len(nums))
+        placed = order[:k]
+        if rng.random() < 0.5:
+            return f"largest number not in {labels(placed)}?", LABELS[order[k]]
+        a, b = [i for i in first if i in placed], [i for i in second if i in placed]
+        light = a if sum(nums[i] for i in a) <= sum(nums[i] for i in b) else b
+        return f"lighter group, {labels(a) or 'none'} or {labels(b) or 'none'}?", labels(light) or "none"
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random group (empty means the other side: all of them)."""

@@ -6,6 +6,8 @@ spec["opt"]). Reward: quality of the gap
   max(0, length - opt) / opt + 0.2 * (unknown, repeated or missing letters),
 where the length is that of the closed tour through the distinct known letters given.
 Random search: (n-1)!/2 distinct tours (181,440 at 10 points).
+Policy: nearest neighbour from point a (ties: the first letter). The verifier reads a closed tour:
+any rotation or reversal of an order scores the same.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import random
 
 import numpy as np
 
-from .base import TaskFamily, difficulty_level, is_permutation, labels, parse_labels, quality, split_errors
+from .base import (LABELS, TaskFamily, difficulty_level, explore, is_permutation, labels, parse_labels, quality,
+                   split_errors)
 
 LEVELS = {1: 8, 2: 9, 3: 10}  # number of points
 GRID = 30                      # coordinates in 0..GRID
@@ -63,6 +66,12 @@ def optimum(points: tuple[tuple[int, int], ...]) -> tuple[float, tuple[int, ...]
         order.append(j + 1)
         mask, j = mask & ~(1 << j), int(parent[mask, j])
     return tour_length(points, [0] + order[::-1]), tuple([0] + order[::-1])
+
+
+def nearest(points: list[list[int]], here: int, candidates: list[int]) -> int:
+    """The candidate nearest to point `here` (integer squared distances: exact ties, the first letter)."""
+    x, y = points[here]
+    return min(candidates, key=lambda i: ((points[i][0] - x) ** 2 + (points[i][1] - y) ** 2, i))
 
 
 def _key(points) -> tuple[tuple[int, int], ...]:
@@ -118,27 +127,19 @@ class Tour(TaskFamily):
             order = order[:1] + order[1:][::-1]
         return labels(order)
 
-    def propose(self, spec: dict, rng: random.Random, best: str) -> str:
-        points, n = spec["points"], len(spec["points"])
-        r = rng.random()
-        if r < 0.6:    # the optimum after one to three random moves: a segment reversed (2-opt) or two cities swapped
-            order = parse_labels(best) or list(range(n))
-            for _ in range(rng.randint(1, 3)):
-                i, j = sorted(rng.sample(range(n), 2))
-                if rng.random() < 0.5:
-                    order[i:j + 1] = order[i:j + 1][::-1]
-                else:
-                    order[i], order[j] = order[j], order[i]
-        elif r < 0.85:  # nearest neighbour from a random start
-            order = [rng.randrange(n)]
-            while len(order) < n:
-                here = points[order[-1]]
-                order.append(min((i for i in range(n) if i not in order), key=lambda i: math.dist(here, points[i])))
-        else:           # a random tour, sometimes with a city left out
-            order = rng.sample(range(n), n)
-            if rng.random() < 0.3:
-                order.pop()
+    def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
+        points = spec["points"]
+        order, left = [0], list(range(1, len(points)))
+        while left:
+            i = rng.choice(left) if explore(rng, noise) else nearest(points, order[-1], left)
+            order.append(i)
+            left.remove(i)
         return labels(order)
+
+    def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        order = parse_labels(self.heuristic(spec, rng))
+        k = rng.randrange(1, len(order))
+        return f"nearest to {LABELS[order[k - 1]]} not in {labels(order[:k])}?", LABELS[order[k]]
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random permutation of the points."""
