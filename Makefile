@@ -2,6 +2,7 @@
 #   make test     unit + end-to-end tests (what CI runs)
 #   make smoke    the pipeline (phases A-F) at smoke scale on a CPU, under runs/smoke/
 #   make mini     the whole experiment (both seeds, controls, ablations) on a 2-core CPU in < 1 h, under runs/mini/
+#   make reading  the per-family reading benchmark: make reading NAME=x ARGS='--families tour --task_mix plain=1'
 #   make paper    the runbook at full scale (GPU);  make phase-C SEED=1 [PROFILE=smoke]  one phase
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
 #   make clean    smoke outputs, caches, build/;  make clean-mini  runs/mini
@@ -16,7 +17,7 @@ PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
 MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke mini gpu-check gpu-bench paper ablations status bench clean clean-mini venv
+.PHONY: test smoke mini reading gpu-check gpu-bench paper ablations status bench clean clean-mini venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -37,6 +38,14 @@ smoke: $(STAMP)
 mini: $(STAMP)
 	$(PY) paper/scripts/run_phase.py --profile mini --from-phase A --to-phase F --include-expected-ablation
 	$(PY) paper/scripts/artifact_tracker.py --root $(MINI_ROOT)/runs
+
+# Does a corpus recipe teach a base to read its task? Bases of the mini's shape pretrained on one recipe (two seeds),
+# probed per family (swap gap on the policy's and the optimal answer): minutes per seed, under runs/reading/$(NAME).
+#   make reading NAME=tour_steps ARGS='--families tour --task_mix plain=3,step=2 --steps 1500'
+NAME ?= default
+ARGS ?=
+reading: $(STAMP)
+	$(PY) paper/scripts/reading_bench.py --out runs/reading/$(NAME) $(ARGS)
 
 # The paper's experiment at 120M scale in one short command on one H100/H200 (configs/profiles/gpu_check.json);
 # report (<= 8 files) in $(OUT) or runs/gpu_check/report. Runs from lib/ without installing: a bare GPU machine works.

@@ -33,7 +33,7 @@ def test_writes_exact_line_counts_creates_dirs_and_leaves_no_temp_files(tmp_path
     assert all(line.strip() for line in train.splitlines())
     assert not set(train.splitlines()[:50]) & set(val.splitlines()) - {""}  # independent streams
     assert sorted(p.name for p in raw.iterdir()) == ["train.txt", "val.txt", "val_filler.txt"]
-    for needle in ("train lines by kind", "filler", "imperfect attempts", ">=.99"):
+    for needle in ("train lines by kind", "filler", "policy attempts", ">=.99"):
         assert needle in out, out
 
 
@@ -95,3 +95,22 @@ def test_filler_split_drops_lines_of_the_train_text(tmp_path):
     dropped = mod.write_filler_split(str(tmp_path / "b.txt"), 30, 0, grammar, train)
     got = (tmp_path / "b.txt").read_text().splitlines()
     assert len(got) == 30 and not set(got) & train and dropped >= 10
+
+
+def test_families_step_lines_and_policy_noise(tmp_path):
+    out = gen(tmp_path, "--families", "tour,assign", "--task_mix", "plain=1,step=1", "--filler_frac", "0").stdout
+    assert out.split("task lines by family:")[1].splitlines()[0].split()[::2] == ["assign", "tour"]
+    lines = (tmp_path / "deep" / "raw" / "train.txt").read_text().splitlines()
+    assert any(" || nearest to " in l for l in lines) and any(" cheapest free column, used " in l for l in lines)
+    # no noise: every plain line is the policy's own answer
+    gen(tmp_path / "clean", "--families", "tour", "--task_mix", "plain=1", "--filler_frac", "0", "--policy_noise", "0")
+    from discover_distill.tasks import FAMILIES
+    from discover_distill.tasks.base import parse_labels
+    import random
+    for line in (tmp_path / "clean" / "deep" / "raw" / "train.txt").read_text().splitlines():
+        prompt, answer = line[3:].split(" A: ")
+        pts = [tuple(map(int, p[1:].split(","))) for p in prompt.split("points ")[1].split(", list")[0].split()]
+        spec = {"points": [list(p) for p in pts]}
+        assert answer == FAMILIES["tour"].heuristic(spec, random.Random(0)) and parse_labels(answer)[0] == 0
+    one_line_error(gen(tmp_path, "--families", "tour,nope", check=False), "--families", "nope")
+    one_line_error(gen(tmp_path, "--policy_noise", "2", check=False), "--policy_noise")

@@ -21,7 +21,7 @@ def test_phase_a_pipeline_small(tmp_path):
     raw = tmp_path / "raw"
     out = run_script("paper/scripts/gen_synthetic_corpus.py", "--seed", "0", "--train_lines", "3000", "--val_lines",
                      "300", "--train_out", str(raw / "train.txt"), "--val_out", str(raw / "val.txt")).stdout
-    assert "imperfect attempts" in out and "golomb" in out
+    assert "policy attempts" in out and "golomb" in out
     first = (raw / "train.txt").read_bytes()
     run_script("paper/scripts/gen_synthetic_corpus.py", "--seed", "0", "--train_lines", "3000", "--val_lines", "300",
                "--train_out", str(tmp_path / "again.txt"), "--val_out", str(tmp_path / "again_val.txt"))

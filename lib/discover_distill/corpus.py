@@ -29,7 +29,7 @@ from typing import Iterator
 
 from . import prompts
 from .tasks import FAMILIES, sample_instance
-from .tasks.base import LABELS
+from .tasks.base import LABELS, POLICY_NOISE
 
 MIX = {"filler": 0.40, "solved": 0.18, "plain": 0.12, "scored": 0.12, "improve": 0.10, "demo": 0.08}
 LEXICON_SEED = 20260101   # the filler lexicon is fixed: train and val text share one language
@@ -161,9 +161,12 @@ def _drill(family: str, spec: dict, rng: random.Random) -> tuple[str, str]:
     raise ValueError(f"no drill for family {family!r}")
 
 
-def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None = None) -> tuple[str, str, float | None]:
-    """(line, family, score of the shown attempt or None) for one task line of `kind`."""
-    family = rng.choice(sorted(FAMILIES))
+def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None = None,
+              families: tuple[str, ...] | None = None, policy_noise: float = POLICY_NOISE
+              ) -> tuple[str, str, float | None]:
+    """(line, family, score of the shown attempt or None) for one task line of `kind`, of one of
+    `families` (default: all); attempts are the policy's with per-step noise up to `policy_noise`."""
+    family = rng.choice(sorted(families or FAMILIES))
     fam = FAMILIES[family]
     level = rng.choice(DIFFICULTIES) if difficulties is None else draw_difficulty(difficulties[family], rng)
     spec, solution = sample_instance(family, rng, level, "train", with_solution=True)
@@ -174,7 +177,7 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
         return prompts.drill_line(p, *_drill(family, spec, rng)), family, None
     if kind == "step":
         return prompts.drill_line(p, *fam.policy_step(spec, rng)), family, None
-    attempt = fam.attempt(spec, rng)
+    attempt = fam.attempt(spec, rng, policy_noise)
     score = fam.reward(spec, attempt)
     if kind == "plain":
         return prompts.with_answer(prompts.plain_prompt(p), attempt), family, score
@@ -183,7 +186,7 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
     if kind == "improve":
         better = solution
         if rng.random() < 0.3:  # sometimes a partial improvement rather than the full solution
-            other = fam.attempt(spec, rng)
+            other = fam.attempt(spec, rng, policy_noise)
             if fam.reward(spec, other) > score:
                 better = other
         return prompts.with_answer(prompts.improve_prompt(p, attempt, score), better), family, score
@@ -195,8 +198,10 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
 
 def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
                    grammar: FillerGrammar | None = None, stats: dict | None = None,
-                   difficulties: DifficultyMix | None = None) -> Iterator[str]:
-    """n corpus lines, deterministic in (n, seed, mix, difficulties; None = levels 1-3 uniformly).
+                   difficulties: DifficultyMix | None = None, families: tuple[str, ...] | None = None,
+                   policy_noise: float = POLICY_NOISE) -> Iterator[str]:
+    """n corpus lines, deterministic in (n, seed, mix, difficulties (None = levels 1-3 uniformly),
+    families (None = all), policy_noise).
     `stats`, if given, collects counts per kind and family and the scores of the imperfect attempts
     per family."""
     mix = mix or MIX
@@ -209,7 +214,7 @@ def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
         if kind == "filler":
             line, family, score = grammar.line(rng), None, None
         else:
-            line, family, score = task_line(kind, rng, difficulties)
+            line, family, score = task_line(kind, rng, difficulties, families, policy_noise)
         if stats is not None:
             stats.setdefault("kinds", {}).setdefault(kind, 0)
             stats["kinds"][kind] += 1

@@ -23,7 +23,8 @@ from discover_distill.fileio import atomic_write  # torch-free: the script start
 from discover_distill.cli import UserError, run
 from discover_distill.corpus import (MIX, TASK_KINDS, FillerGrammar, attempt_stats, describe_difficulties,
                                      generate_lines, parse_difficulties)
-from discover_distill.tasks import PAPER_MIX
+from discover_distill.tasks import FAMILIES, PAPER_MIX
+from discover_distill.tasks.base import POLICY_NOISE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,6 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="difficulty mix of the task lines: 'heldout' (each family's held-out levels of the paper "
                         "mix weighted --heldout_weight:1 against its other levels), levels '1,2,3' (uniform) or "
                         "weights '1:3,2:1'")
+    p.add_argument("--families", default="all",
+                   help="comma-separated task families of the task lines, or 'all' (a per-family reading benchmark "
+                        "trains on one: paper/scripts/reading_bench.py)")
+    p.add_argument("--policy_noise", type=float, default=POLICY_NOISE,
+                   help="largest per-step noise of the policy's attempts in plain, scored and improve lines "
+                        "(half of them are noise-free; the rest draw it uniformly up to this), in [0, 1]")
     p.add_argument("--heldout_weight", type=float, default=3.0,
                    help="with --difficulties heldout: weight of a family's held-out levels against 1 for the others")
     return p.parse_args(argv)
@@ -76,10 +83,11 @@ def task_kind_mix(spec: str | None, filler_frac: float) -> dict[str, float]:
 
 
 def write_corpus(path: str, n: int, seed: int, mix: dict, grammar: FillerGrammar, stats: dict,
-                 seen: set[str] | None = None, difficulties=None) -> None:
-    """`seen`, if given, collects the lines that are not task lines (they might recur as filler)."""
+                 seen: set[str] | None = None, difficulties=None, **lines) -> None:
+    """`seen`, if given, collects the lines that are not task lines (they might recur as filler);
+    `lines`: generate_lines's families and policy_noise."""
     def write(f):
-        for line in generate_lines(n, seed, mix, grammar, stats, difficulties):
+        for line in generate_lines(n, seed, mix, grammar, stats, difficulties, **lines):
             if seen is not None and not line.startswith("Q: "):
                 seen.add(line)
             f.write(line + "\n")
@@ -128,12 +136,21 @@ def main() -> int:
         difficulties = parse_difficulties(args.difficulties, PAPER_MIX, args.heldout_weight)
     except ValueError as e:
         raise UserError(f"--difficulties: {e}") from None
+    families = None if args.families.strip() == "all" else tuple(x.strip() for x in args.families.split(",") if x.strip())
+    unknown = sorted(set(families or ()) - set(FAMILIES))
+    if families is not None and (not families or unknown):
+        raise UserError(f"--families: unknown family {', '.join(unknown) or '(none given)'}; known: "
+                        f"{', '.join(sorted(FAMILIES))}, or 'all'")
+    if not 0 <= args.policy_noise <= 1:
+        raise UserError(f"--policy_noise must be in [0, 1], got {args.policy_noise}")
+    lines = {"families": families, "policy_noise": args.policy_noise}
     t0 = time.time()
     grammar = FillerGrammar()
     stats: dict = {}
     train_filler: set[str] = set()
-    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats, train_filler, difficulties)
-    write_corpus(args.val_out, args.val_lines, args.seed * 2 + 1, mix, grammar, {}, difficulties=difficulties)
+    write_corpus(args.train_out, args.train_lines, args.seed * 2 + 0, mix, grammar, stats, train_filler, difficulties,
+                 **lines)
+    write_corpus(args.val_out, args.val_lines, args.seed * 2 + 1, mix, grammar, {}, difficulties=difficulties, **lines)
     dropped = write_filler_split(filler_out, filler_lines, args.seed, grammar, train_filler)
     print(f"wrote {args.train_lines} train lines -> {args.train_out}, {args.val_lines} val lines -> {args.val_out}, "
           f"{filler_lines} filler-only held-out lines -> {filler_out} ({dropped} repeats of train lines dropped) "
@@ -142,7 +159,7 @@ def main() -> int:
     print("train lines by kind:   " + ", ".join(f"{k} {v} ({100 * v / n:.1f}%)" for k, v in sorted(stats["kinds"].items())))
     print("task-line difficulties: " + describe_difficulties(difficulties))
     print("task lines by family:  " + ", ".join(f"{k} {v}" for k, v in sorted(stats.get("families", {}).items())))
-    print("imperfect attempts (verifier reward) per family:")
+    print("policy attempts (verifier reward) per family:")
     print(f"  {'family':<10} {'n':>6} {'mean':>6} {'std':>6} {'min':>5} {'max':>5} {'=0':>6} {'>=.99':>6}")
     for fam, s in attempt_stats(stats.get("attempt_scores", {})).items():
         print(f"  {fam:<10} {s['n']:>6} {s['mean']:>6.3f} {s['std']:>6.3f} {s['min']:>5.2f} {s['max']:>5.2f} "
