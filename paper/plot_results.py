@@ -9,7 +9,7 @@ the budget curves: solve rate and mean best reward vs samples for best-of-N and 
 bootstrap bands over tasks x seeds (budget_curves); TTT learning: mean sample reward per step
 (and LoRA update norm) averaged over tasks, with 95% bands, TTT main and the lr 0 control
 (ttt_learning); beta and KL traces of the TTT runs (beta_kl); mean best reward against FLOPs per
-task (log x), best-of-N, TTT main, ttt_lr0 and random search, overall and per family, as the
+task (log x), best-of-N, TTT main, ttt_lr0, random search and the policy, overall and per family, as the
 registry's FLOPs tables give it (flops_curves); the retention (perplexity) bars (retention). The
 train-split run (ttt_train_*) is never drawn: every figure is held-out. Runs that are missing are
 skipped with a note.
@@ -31,8 +31,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from discover_distill.cli import UserError, run  # noqa: E402
 from discover_distill.evaluate import bootstrap_ci  # noqa: E402
-from discover_distill.registry import (flops_arm_runs, flops_grid, flops_seeds, flops_series, load_suite,  # noqa: E402
-                                       pooled_flops_curves, random_search_flops)
+from discover_distill.registry import (BASELINES, baseline_flops, flops_arm_runs, flops_grid,  # noqa: E402
+                                       flops_seeds, flops_series, load_suite, pooled_flops_curves)
 from discover_distill.stats import best_at, read_best_curve, retention_promotion  # noqa: E402
 from discover_distill.tasks.base import SOLVED  # noqa: E402
 
@@ -158,10 +158,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def random_search_levels(runs_dir: str, runs: dict) -> tuple[dict | None, str]:
-    """(held-out random search {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}}, its source)
-    or (None, why not): the expected best of N uniformly random well-formed answers per task, from
-    the audit.json that run_phase writes beside the held-out task file the best-of-N runs name in
-    their config.json (paper/scripts/audit_tasks.py; the registry's random-search rows)."""
+    """(held-out random search {"n_tasks", "mean_best": {N: v}, "solve_rate": {N: v}, "policy": the
+    same for the policy's attempts (newer audits)}, its source) or (None, why not): the expected best
+    of N uniformly random well-formed answers per task, from the audit.json that run_phase writes
+    beside the held-out task file the best-of-N runs name in their config.json
+    (paper/scripts/audit_tasks.py; the registry's random-search and policy rows)."""
     for name in arm_runs(runs, "base_bestofn"):
         try:
             with open(os.path.join(runs_dir, name, "config.json")) as f:
@@ -187,7 +188,8 @@ def random_search_levels(runs_dir: str, runs: dict) -> tuple[dict | None, str]:
 def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     """Solve rate and mean best reward within N samples, best-of-N vs TTT main, 95% bands over
     tasks x seeds (best-so-far at N = the last curve point with samples <= N), and random search at
-    its audited N up to the arms' largest (expected levels over the held-out tasks: no band)."""
+    its audited N up to the arms' largest, and the policy's samples the same way (expected levels over
+    the held-out tasks: no band)."""
     arms = [("best-of-N (samples-matched)", "base_bestofn", "#666666", "--"), ("TTT main", "ttt_main", "#d9822b", "-")]
     per_arm = {stem: [c for n in arm_runs(runs, stem) for c in task_curves(runs_dir, n, runs[n])] for _, stem, _, _ in arms}
     if not any(per_arm.values()):
@@ -208,12 +210,18 @@ def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
             ax.fill_between(grid, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
     rand, source = random_search_levels(runs_dir, runs)
     if rand:
-        audited = sorted(int(n) for n in rand["mean_best"] if str(n) in (rand.get("solve_rate") or {}))
-        ns = [n for n in audited if n <= grid[-1]] or audited
-        for ax, key in ((axes[0], "solve_rate"), (axes[1], "mean_best")):
-            ax.plot(ns, [rand[key][str(n)] for n in ns], color="#2e7d32", ls=":", marker="s", ms=3,
-                    label=f"random search (uniform answers; {rand.get('n_tasks', '?')} tasks, audit)")
-        print(f"  random search at N = {', '.join(map(str, ns))} from {source}")
+        pol = rand.get("policy") if isinstance(rand.get("policy"), dict) else None   # older audits have none
+        for lv, name, what, colour, marker in ((rand, "random search", "uniform answers", "#2e7d32", "s"),
+                                              (pol, "policy", "greedy, noisy samples", "#7b3294", "^")):
+            if not lv or not lv.get("mean_best"):
+                print(f"  no {name} line: not in {source}")
+                continue
+            audited = sorted(int(n) for n in lv["mean_best"] if str(n) in (lv.get("solve_rate") or {}))
+            ns = [n for n in audited if n <= grid[-1]] or audited
+            for ax, key in ((axes[0], "solve_rate"), (axes[1], "mean_best")):
+                ax.plot(ns, [lv[key][str(n)] for n in ns], color=colour, ls=":", marker=marker, ms=3,
+                        label=f"{name} ({what}; {lv.get('n_tasks', '?')} tasks, audit)")
+            print(f"  {name} at N = {', '.join(map(str, ns))} from {source}")
     else:
         print(f"  no random-search line: {source}")
     for ax, ylabel in ((axes[0], "solve rate within N samples"), (axes[1], "mean best reward within N samples")):
@@ -356,8 +364,9 @@ def plot_retention(runs_dir: str, fig_dir: str) -> bool:
 
 def plot_flops_curves(runs_dir: str, fig_dir: str) -> bool:
     """Mean best reward within F FLOPs per task (log x) for best-of-N (the FLOPs-matched run),
-    TTT main and ttt_lr0 with 95% bootstrap bands over tasks x seeds, and random search at the
-    sampling FLOPs of its N answers (no band: the audit stores means); overall and per family.
+    TTT main and ttt_lr0 with 95% bootstrap bands over tasks x seeds, and random search and the
+    policy at the sampling FLOPs of their N answers (no band: the audit stores means); overall and
+    per family.
     The curves are the registry's (discover_distill.registry), so figure and tables agree."""
     suite = load_suite(runs_dir)
     if not flops_grid(suite):
@@ -378,12 +387,12 @@ def plot_flops_curves(runs_dir: str, fig_dir: str) -> bool:
             colour, ls = arms[arm]
             ax.plot(xs[keep], [b[0] for b in bands], color=colour, ls=ls, label=arm)
             ax.fill_between(xs[keep], [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
-        rand = random_search_flops(suite, fam)
-        if rand:
-            # a step, as in the tables: within F, the largest audited N whose sampling FLOPs fit
-            pts = [p for p in rand["points"] if xs[0] <= p[1] <= xs[-1]]
-            ax.plot([p[1] for p in pts], [p[2] for p in pts], color="#2e7d32", ls=":", marker="s", ms=3,
-                    drawstyle="steps-post", label="random search (at N best-of-N samples' FLOPs)")
+        for b, colour, marker in zip(BASELINES, ("#2e7d32", "#7b3294"), ("s", "^")):
+            if rand := baseline_flops(suite, b, fam):
+                # a step, as in the tables: within F, the largest audited N whose sampling FLOPs fit
+                pts = [p for p in rand["points"] if xs[0] <= p[1] <= xs[-1]]
+                ax.plot([p[1] for p in pts], [p[2] for p in pts], color=colour, ls=":", marker=marker, ms=3,
+                        drawstyle="steps-post", label=f"{b} (at N best-of-N samples' FLOPs)")
         ax.set_xscale("log")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title("all held-out tasks" if fam is None else fam, fontsize=10)

@@ -53,6 +53,34 @@ def test_clean_files_pass_and_report_every_check(files, tmp_path):
     assert set(rep["overall"]) == {"train", "heldout"} and rep["overall"]["heldout"]["n_tasks"] == 18
 
 
+def test_policy_baseline(files, tmp_path):
+    """Beside random search, the policy's attempts at the same budgets (per cell and split) and its
+    own answer's reward per task; on these tasks its best-of-N is above random search's."""
+    from discover_distill.tasks import FAMILIES
+    proc = audit(files, "--json_out", str(tmp_path / "a.json"))
+    assert "policy (its own answer half the time" in proc.stdout and "audit passed" in proc.stdout
+    rep = json.load(open(tmp_path / "a.json"))
+    tasks = [json.loads(l) for name in ("heldout.jsonl", "train.jsonl") for l in open(files / name)]
+    answers = rep["policy_answer_reward"]
+    assert set(answers) == {t["task_id"] for t in tasks} and all(0 <= v <= 1 for v in answers.values())
+    t = tasks[0]   # the policy's own answer: noise 0, whatever the generator
+    assert answers[t["task_id"]] == FAMILIES[t["family"]].reward(t["spec"], FAMILIES[t["family"]].heuristic(
+        t["spec"], random.Random(0)))
+    for block in rep["cells"] + list(rep["overall"].values()):
+        p = block["policy"]
+        assert p["n_tasks"] == block["n_tasks"] and set(p["solve_rate"]) == set(p["mean_best"]) == {"1", "32", "64"}
+        sr, mb = [p["solve_rate"][n] for n in ("1", "32", "64")], [p["mean_best"][n] for n in ("1", "32", "64")]
+        assert sr == sorted(sr) and mb == sorted(mb) and all(0 <= x <= 1 for x in sr + mb)
+        assert 0 <= p["answer_reward"] <= 1 and 0 <= p["answer_solve_rate"] <= 1
+    for split, o in rep["overall"].items():
+        ids = {t["task_id"] for t in tasks if t["split"] == split}
+        assert o["policy"]["answer_reward"] == pytest.approx(sum(answers[i] for i in ids) / len(ids))
+        # the prior's teacher searches better than chance here (checked on this fixture, not a law)
+        assert all(o["policy"]["mean_best"][n] >= o["mean_best"][n] for n in ("1", "32", "64")), split
+    audit(files, "--json_out", str(tmp_path / "b.json"))   # seeded: the same report twice
+    assert json.load(open(tmp_path / "b.json"))["overall"] == rep["overall"]
+
+
 def test_contaminated_corpus_fails(files, tmp_path):
     held = [json.loads(l) for l in open(files / "heldout.jsonl")]
     dirty = tmp_path / "dirty.txt"

@@ -1,8 +1,9 @@
 """discover_distill.registry on hand-made suite run directories: the curves against compute (each
-arm's FLOPs curve equals what its run recorded, the levels within F FLOPs, random search at the
-sampling FLOPs of its N answers, the FLOPs to reach a reward, the crossover of TTT main and
-best-of-N with its bootstrap CI) and the loading the budget tables share with them. Every expected
-number is worked out here by hand from the written files, not by the registry's code."""
+arm's FLOPs curve equals what its run recorded, the levels within F FLOPs, random search and the
+policy at the sampling FLOPs of their N answers, the FLOPs to reach a reward, the crossover of TTT
+main and best-of-N with its bootstrap CI), the share of tasks beating the policy's own answer, and
+the loading the budget tables share with them. Every expected number is worked out here by hand
+from the written files, not by the registry's code."""
 import os
 
 import pytest
@@ -22,16 +23,32 @@ TTT = {"a0": [0.0, 0.6, 0.9], "a1": [0.4, 0.6, 1.0], "b0": [0.2, 0.5, 0.7], "b1"
 # ttt_lr0: sampling only, FLOPs on the curve
 LR0_FLOPS = [15 * G, 30 * G, 45 * G]
 LR0 = {"a0": [0.1, 0.2, 0.2], "a1": [0.5, 0.5, 0.6], "b0": [0.0, 0.0, 0.3], "b1": [0.3, 0.3, 0.3]}
+def policy(n, best, solve, **answer):
+    return {"n_tasks": n, "mean_best": best, "solve_rate": solve, **answer}
+
+
 AUDIT = {"overall": {"heldout": {"n_tasks": 4, "mean_best": {"1": 0.05, "8": 0.2, "64": 0.6},
-                                 "solve_rate": {"1": 0.0, "8": 0.0, "64": 0.25}}},
+                                 "solve_rate": {"1": 0.0, "8": 0.0, "64": 0.25},
+                                 "policy": policy(4, {"1": 0.3, "8": 0.5, "64": 0.7}, {"1": 0.0, "8": 0.25, "64": 0.5},
+                                                  answer_reward=0.35, answer_solve_rate=0.25)}},
          "cells": [{"split": "heldout", "family": "fa", "difficulty": 1, "n_tasks": 2,
-                    "mean_best": {"8": 0.3, "64": 0.7}, "solve_rate": {"8": 0.0, "64": 0.5}},
+                    "mean_best": {"8": 0.3, "64": 0.7}, "solve_rate": {"8": 0.0, "64": 0.5},
+                    "policy": policy(2, {"8": 0.5, "64": 0.9}, {"8": 0.0, "64": 0.5})},
                    {"split": "heldout", "family": "fb", "difficulty": 1, "n_tasks": 1,
-                    "mean_best": {"8": 0.1, "64": 0.4}, "solve_rate": {"8": 0.0, "64": 0.0}},
+                    "mean_best": {"8": 0.1, "64": 0.4}, "solve_rate": {"8": 0.0, "64": 0.0},
+                    "policy": policy(1, {"8": 0.4, "64": 0.6}, {"8": 0.0, "64": 0.0})},
                    {"split": "heldout", "family": "fb", "difficulty": 2, "n_tasks": 3,
-                    "mean_best": {"8": 0.2, "64": 0.6}, "solve_rate": {"8": 0.0, "64": 0.0}},
+                    "mean_best": {"8": 0.2, "64": 0.6}, "solve_rate": {"8": 0.0, "64": 0.0},
+                    "policy": policy(3, {"8": 0.2, "64": 0.4}, {"8": 0.0, "64": 0.0})},
                    {"split": "train", "family": "fa", "difficulty": 1, "n_tasks": 9,
-                    "mean_best": {"8": 0.9, "64": 0.9}, "solve_rate": {"8": 0.9, "64": 0.9}}]}
+                    "mean_best": {"8": 0.9, "64": 0.9}, "solve_rate": {"8": 0.9, "64": 0.9},
+                    "policy": policy(9, {"8": 1.0, "64": 1.0}, {"8": 1.0, "64": 1.0})}],
+         # the policy's own answer per task: b1 has none (left out); zz is in no run
+         "policy_answer_reward": {"a0": 0.3, "a1": 0.5, "b0": 0.5, "b1": None, "zz": 0.1}}
+# the audit from before the policy baseline: random search only
+OLD_AUDIT = {k: v for k, v in AUDIT.items() if k != "policy_answer_reward"}
+OLD_AUDIT["overall"] = {"heldout": {k: v for k, v in AUDIT["overall"]["heldout"].items() if k != "policy"}}
+OLD_AUDIT["cells"] = [{k: v for k, v in c.items() if k != "policy"} for c in AUDIT["cells"]]
 
 
 
@@ -59,11 +76,12 @@ def write_run(suite, name, curves, flops, *, mode, config, scale=1.0, where="cur
 
 
 def make_flops_suite(root, seeds=(0,), ttt=None, audit=True):
-    """Seed s scales every reward by 1 / (s + 1). Returns the suite directory."""
+    """Seed s scales every reward by 1 / (s + 1); `audit` True (AUDIT), False (none) or the audit to
+    write. Returns the suite directory."""
     suite, held = str(root / "suite"), str(root / "tasks" / "heldout.jsonl")
     wjsonl(held, [{"task_id": t, "family": f} for t, f in TASKS])
     if audit:
-        wjson(os.path.join(os.path.dirname(held), "audit.json"), AUDIT)
+        wjson(os.path.join(os.path.dirname(held), "audit.json"), AUDIT if audit is True else audit)
     cfg = {"tasks": held, "ttt_steps": 3, "rollouts": 8}
     for s in seeds:
         k = 1.0 / (s + 1)
@@ -162,18 +180,56 @@ def test_families_pool_seeds(tmp_path):
 
 def test_random_search_at_the_sampling_flops_of_its_samples(tmp_path):
     suite = R.load_suite(make_flops_suite(tmp_path))
-    rand = R.random_search_flops(suite)
+    rand = R.baseline_flops(suite, "random search")
     # best-of-N spent 80 GFLOPs on 64 samples per task: 1.25 GFLOPs per sample
     assert rand["per_sample"] == pytest.approx(1.25 * G) and rand["n_tasks"] == 4
     assert [(n, f) for n, f, _, _ in rand["points"]] == [(1, 1.25 * G), (8, 10 * G), (64, 80 * G)]
-    assert R.random_at(rand, 1.2 * G) is None
-    assert R.random_at(rand, 50 * G) == {"N": 8, "best": 0.2, "solve": 0.0, "held": False}
-    assert R.random_at(rand, 80 * G)["held"] is False and R.random_at(rand, 90 * G)["held"] is True
+    assert R.baseline_at(rand, 1.2 * G) is None
+    assert R.baseline_at(rand, 50 * G) == {"N": 8, "best": 0.2, "solve": 0.0, "held": False}
+    assert R.baseline_at(rand, 80 * G)["held"] is False and R.baseline_at(rand, 90 * G)["held"] is True
     # a family: the task-weighted mean of its held-out cells (the train cell is not one of them)
-    fb = R.random_search_flops(suite, "fb")
+    fb = R.baseline_flops(suite, "random search", "fb")
     assert fb["n_tasks"] == 4 and fb["points"][0][2] == pytest.approx((0.1 * 1 + 0.2 * 3) / 4)
-    assert R.random_search_flops(suite, "fa")["points"][1][2] == pytest.approx(0.7)
-    assert R.random_search_flops(R.load_suite(make_flops_suite(tmp_path / "noaudit", audit=False))) is None
+    assert R.baseline_flops(suite, "random search", "fa")["points"][1][2] == pytest.approx(0.7)
+    assert R.baseline_flops(R.load_suite(make_flops_suite(tmp_path / "noaudit", audit=False)), "random search") is None
+
+
+def test_policy_baseline_at_the_sampling_flops_of_its_samples(tmp_path):
+    """The policy's attempts are placed on the FLOPs axis exactly as random search's answers are."""
+    suite = R.load_suite(make_flops_suite(tmp_path))
+    pol = R.baseline_flops(suite, "policy")
+    assert pol["per_sample"] == pytest.approx(1.25 * G) and pol["n_tasks"] == 4
+    assert pol["points"] == [(1, 1.25 * G, 0.3, 0.0), (8, 10 * G, 0.5, 0.25), (64, 80 * G, 0.7, 0.5)]
+    assert R.baseline_at(pol, 50 * G) == {"N": 8, "best": 0.5, "solve": 0.25, "held": False}
+    # fb: (0.4 x 1 + 0.2 x 3) / 4 at N=8; fa: its one held-out cell
+    assert R.baseline_flops(suite, "policy", "fb")["points"][0][2] == pytest.approx((0.4 * 1 + 0.2 * 3) / 4)
+    assert R.baseline_flops(suite, "policy", "fa")["points"][1][2:] == pytest.approx((0.9, 0.5))
+    held, _ = R.baseline_levels(suite, "policy")
+    assert held["answer_reward"] == 0.35 and held["mean_best"]["64"] == 0.7
+    # an audit from before the policy baseline: random search still, no policy anywhere
+    old = R.load_suite(make_flops_suite(tmp_path / "old", audit=OLD_AUDIT))
+    assert R.baseline_flops(old, "random search") is not None
+    assert R.baseline_flops(old, "policy") is None and R.baseline_flops(old, "policy", "fa") is None
+    assert R.baseline_levels(old, "policy")[0] is None and R.policy_answers(old)[0] is None
+    assert "policy" not in R.flops_to_reach(old)[0]["at"]
+
+
+def test_share_of_tasks_beating_the_policys_own_answer(tmp_path):
+    """Strictly above the policy's own answer, over the tasks the audit has one for (a0, a1, b0)."""
+    suite = R.load_suite(make_flops_suite(tmp_path))
+    assert R.policy_answers(suite)[0] == {"a0": 0.3, "a1": 0.5, "b0": 0.5, "zz": 0.1}
+    res = {r["run"]: r for r in R.run_results(suite)}
+    # finals: best-of-N (FLOPs) 0.3, 0.5, 1.0 (only b0 beats: equal is not better); TTT main 0.9, 1.0, 0.7;
+    # ttt_lr0 0.2, 0.6, 0.3; the samples-matched best-of-N 0.2, 0.5, 0.2
+    for name, share in (("base_bestofn_flops_seed0", 1 / 3), ("ttt_main_seed0", 1.0), ("ttt_lr0_seed0", 1 / 3),
+                        ("base_bestofn_seed0", 0.0)):
+        r = res[name]
+        assert r["beats_policy_n"] == 3 and r["beats_policy"] == pytest.approx(share), name
+        assert r["beats_policy_ci"][0] <= r["beats_policy"] <= r["beats_policy_ci"][1]
+    old = {r["run"]: r for r in R.run_results(R.load_suite(make_flops_suite(tmp_path / "old", audit=OLD_AUDIT)))}
+    assert old["ttt_main_seed0"]["beats_policy"] is None and old["ttt_main_seed0"]["beats_policy_n"] == 0
+    none = {r["run"]: r for r in R.run_results(R.load_suite(make_flops_suite(tmp_path / "none", audit=False)))}
+    assert none["ttt_main_seed0"]["beats_policy"] is None and none["ttt_main_seed0"]["beats_policy_ci"] == (None, None)
 
 
 def test_flops_to_reach_a_reward(tmp_path):
@@ -183,11 +239,13 @@ def test_flops_to_reach_a_reward(tmp_path):
     low = reach["best-of-N final (samples-matched)"]
     assert low["value"] == pytest.approx(0.3)
     # best-of-N: 0.225, 0.275, 0.3 at 10, 20, 30; TTT main 0.175 at 30, 0.575 at 60; ttt_lr0 0.225, 0.25, 0.35;
-    # random search 0.2 at N=8 (10 GFLOPs), 0.6 at N=64 (80 GFLOPs)
-    assert low["at"] == {"best-of-N": 30 * G, "TTT main": 60 * G, "ttt_lr0": 45 * G, "random search": 80 * G}
+    # random search 0.2 at N=8 (10 GFLOPs), 0.6 at N=64 (80 GFLOPs); the policy 0.3 at N=1 (1.25 GFLOPs)
+    assert low["at"] == {"best-of-N": 30 * G, "TTT main": 60 * G, "ttt_lr0": 45 * G, "random search": 80 * G,
+                         "policy": 1.25 * G}
     top = reach["TTT main final"]
     assert top["value"] == pytest.approx(0.8)
-    assert top["at"] == {"best-of-N": None, "TTT main": 90 * G, "ttt_lr0": None, "random search": None}
+    assert top["at"] == {"best-of-N": None, "TTT main": 90 * G, "ttt_lr0": None, "random search": None,
+                         "policy": None}
     assert reach["best-of-N final (FLOPs-matched)"]["at"]["best-of-N"] == 80 * G
 
 

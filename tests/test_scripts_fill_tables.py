@@ -191,6 +191,11 @@ def test_budget_curves_at_each_n(tmp_path):
     budget = section(text, "Budget curves")
     assert table_row(section(budget, "Mean best reward at N"), "-", "random search")[3:] == ["4", "0.250", "n/a", "0.500"]
     assert table_row(section(budget, "Solve rate at N"), "-", "random search")[3:] == ["4", "0.000", "n/a", "0.125"]
+    # an audit from before the policy baseline: no policy row, the share beating the policy n/a, no crash
+    assert "| policy |" not in budget and "Policy (greedy" not in budget
+    runs = section(text, "Suite runs")
+    assert table_row(runs, "`ttt_main_seed0`")[5] == "n/a" and "n/a here: no policy_answer_reward" in runs
+    assert r"\newcommand{\ddPolicyAnswerReward}{n/a}" in (tex / "setup.tex").read_text()
     assert "N=32 | N=96 | N=192 |" in budget and "N=128" not in budget  # 192/960 x {32,128,512,960}, on the grid
     best, solve = section(budget, "Mean best reward at N"), section(budget, "Solve rate at N")
     for seed in (0, 1):
@@ -220,6 +225,37 @@ def test_budget_curves_at_each_n(tmp_path):
     assert cell.startswith("0.000 / ") and close(cell.split(" / ")[1], (0.2 + 0.5 + 0.1 + 0.25) / 4)
     assert "$N=96$" in (tex / "budget.tex").read_text() and "0.525" in (tex / "budget.tex").read_text()
     assert (tex / "budget_paired.tex").read_text().count(r"\\") == 1 + 6  # header + 2 seeds x 3 N
+
+
+def test_policy_baseline_and_the_share_beating_it(tmp_path):
+    """The policy row under both arms at N, and per run the share of tasks whose best answer is
+    strictly above the policy's own answer (golomb-h-3 has none in the audit: left out)."""
+    suite, _ = make_suite(tmp_path)
+    held = json.load(open(os.path.join(suite, "base_bestofn_seed0", "config.json")))["args"]["tasks"]
+    wjson(os.path.join(os.path.dirname(held), "audit.json"),
+          {"overall": {"heldout": {"n_tasks": 4, "mean_best": {"32": 0.25, "192": 0.5}, "solve_rate": {"32": 0.0},
+                                   "policy": {"n_tasks": 4, "mean_best": {"32": 0.45, "96": 0.55, "192": 0.6},
+                                              "solve_rate": {"32": 0.25, "96": 0.25, "192": 0.5},
+                                              "answer_reward": 0.3333, "answer_solve_rate": 0.0}}},
+           "policy_answer_reward": {"sort-h-0": 0.3, "sort-h-1": 0.5, "golomb-h-2": 0.2}})
+    text, tex = fill(tmp_path, suite)
+    budget = section(text, "Budget curves")
+    assert table_row(section(budget, "Mean best reward at N"), "-", "policy")[2:] == ["`audit.json`", "4", "0.450",
+                                                                                     "0.550", "0.600"]
+    assert table_row(section(budget, "Solve rate at N"), "-", "policy")[4:] == ["0.250", "0.250", "0.500"]
+    assert table_row(section(budget, "Solve rate at N"), "-", "random search")[4:] == ["0.000", "n/a", "n/a"]
+    assert "Its own answer (noise 0) has mean reward 0.333 and solves 0.000" in budget
+    # finals, seed 0: best-of-N 0.3, 1.0, 0.2 -> only sort-h-1 beats (equal is not better); TTT main 1.0, 1.0,
+    # 0.5 -> all three; seed 1 halves them: best-of-N none, TTT main 0.5 > 0.3 and 0.25 > 0.2
+    runs = section(text, "Suite runs")
+    for run, share in (("base_bestofn_seed0", 1 / 3), ("ttt_main_seed0", 1.0), ("base_bestofn_seed1", 0.0),
+                       ("ttt_main_seed1", 2 / 3)):
+        assert close(table_row(runs, f"`{run}`")[5], share), run
+    assert table_row(runs, "`ttt_train_seed0`")[5] == "n/a"   # train tasks are not in this audit
+    main = (tex / "main_results.tex").read_text()
+    assert "beats policy" in main and "ttt\\_main\\_seed0 & 4 &" in main and main.count("& 1.000 [") >= 1
+    assert r"\newcommand{\ddPolicyAnswerReward}{0.333}" in (tex / "setup.tex").read_text()
+    assert r"\newcommand{\ddPolicyAnswerSolved}{0.000}" in (tex / "setup.tex").read_text()
 
 
 def test_budget_points_follow_the_runbook_budget(tmp_path):
@@ -337,7 +373,7 @@ def test_setup_macros(tmp_path):
               "ddSDFTPromotedStep": "20", "ddSFTPromotedStep": "0", "ddSDFTGateNote": "",
               "ddGateMaxIncrease": r"5\%", "ddRetentionHeadline": "filler-only held-out text",
               "ddBudgetAnchors": "32, 128, 512, 960", "ddBudgetReference": "960", "ddAblationSeeds": "0",
-              "ddSolvedThreshold": "0.99"}
+              "ddSolvedThreshold": "0.99", "ddPolicyNoise": "0.5", "ddPolicyAnswerReward": "n/a"}
     for macro, value in expect.items():
         assert f"\\newcommand{{\\{macro}}}{{{value}}}" in setup, macro
     assert re.search(r"\\newcommand\{\\ddSFTGateNote\}\{The validation-perplexity gate rejected every SFT step", setup)
@@ -479,10 +515,12 @@ def test_manuscript_builds(tmp_path):
 
 
 PROBE = {"settings": {"per_family": 20, "samples": 128, "temperature": 1.0, "seed": 0},
-         "families": {"tour": {"n_tasks": 20, "swap_gap": 2.5, "swap_gap_ci95": [1.9, 3.1], "well_formed": 0.95,
+         "families": {"tour": {"n_tasks": 20, "swap_gap": 2.5, "swap_gap_ci95": [1.9, 3.1], "policy_swap_gap": 3.5,
+                               "policy_swap_gap_ci95": [3.0, 4.0], "policy_reward": 0.45, "well_formed": 0.95,
                                "random_well_formed": 1.0, "reward": 0.4, "random_reward": 0.1, "reward_ratio": 4.0,
                                "distinct_greedy": 0.9, "best_of_n": 0.8, "random_best_of_n": 0.6},
-                      "golomb": {"n_tasks": 20, "swap_gap": 0.05, "swap_gap_ci95": [-0.1, 0.2], "well_formed": 0.5,
+                      "golomb": {"n_tasks": 20, "swap_gap": 0.05, "swap_gap_ci95": [-0.1, 0.2], "policy_swap_gap": 0.25,
+                                 "policy_swap_gap_ci95": [0.0, 0.5], "policy_reward": 0.3, "well_formed": 0.5,
                                  "random_well_formed": 1.0, "reward": 0.1, "random_reward": 0.1, "reward_ratio": 1.0,
                                  "distinct_greedy": 0.05, "best_of_n": 0.3, "random_best_of_n": 0.4}},
          "overall": {"n_tasks": 40, "swap_gap": 1.275, "swap_gap_ci95": [0.6, 2.0], "well_formed": 0.725,
@@ -499,15 +537,17 @@ def test_probe_section_and_the_gate_in_words(tmp_path):
                                      "passed": False})
     text, tex = fill(tmp_path, suite)
     sec = section(text, "Base model probe")
-    assert table_row(sec, "golomb")[1:] == ["20", "0.050 [-0.100, 0.200]", "0.500 (1.000)", "0.100 / 0.100 (1.00x)",
-                                            "0.050", "0.300 / 0.400"]
-    assert table_row(sec, "tour")[2] == "2.500 [1.900, 3.100]" and table_row(sec, "overall")[1] == "40"
+    assert table_row(sec, "golomb")[1:] == ["20", "0.250 [0.000, 0.500]", "0.050 [-0.100, 0.200]", "0.500 (1.000)",
+                                            "0.100 / 0.100 (1.00x)", "0.300", "0.050", "0.300 / 0.400"]
+    assert table_row(sec, "tour")[2:4] == ["3.500 [3.000, 4.000]", "2.500 [1.900, 3.100]"]
+    assert table_row(sec, "overall")[1] == "40" and table_row(sec, "overall")[2] == "n/a [n/a, n/a]"  # an old probe.json
     assert [l.split("|")[1].strip() for l in sec.splitlines() if l.startswith("| ") and "---" not in l][1:] == \
         ["golomb", "tour", "overall"]
     assert "**The probe gate failed** (swap gap below 1 nats in 1 of 2 families (golomb 0.05)" in sec
     assert "20 held-out tasks per family, 128 samples" in sec.replace("the first ", "")
     ptex = (tex / "probe.tex").read_text()
-    assert r"\end{tabular}" in ptex and "golomb & 20 & 0.050 [-0.100, 0.200]" in ptex and "overall" in ptex
+    assert r"\end{tabular}" in ptex and "golomb & 20 & 0.250 [0.000, 0.500] & 0.050 [-0.100, 0.200]" in ptex
+    assert "overall" in ptex
     # a profile that opted out: said in words with its reason; a passed gate names its thresholds
     wjson(str(probe / "gate.json"), {"thresholds": None, "opt_out": "the smoke model is tiny", "failed": [],
                                      "passed": True})
@@ -544,12 +584,17 @@ def test_flops_section(tmp_path):
     assert close(ttt[4], 0.175) and close(ttt[8], 0.575) and ttt[8].endswith(" †") and not ttt[7].endswith("†")
     assert table_row(best, "0", "best-of-N")[9] == "n/a" and table_row(best, "0", "ttt_lr0")[6:] == ["n/a"] * 4
     assert table_row(best, "-", "random search")[4:] == ["0.200 (N=8)"] * 5 + ["0.600 (N=64) †"]
+    assert table_row(best, "-", "policy")[3:] == ["4"] + ["0.500 (N=8)"] * 5 + ["0.700 (N=64) †"]
+    assert table_row(section(sec, "Solve rate within F FLOPs"), "-", "policy")[4] == "0.250 (N=8)"
+    per_fam = section(sec, "Per family (seeds pooled")
+    assert table_row(per_fam, "fa", "policy")[2] == "0.000 / 0.500 (N=8)"
     solve = section(sec, "Solve rate within F FLOPs")
     assert table_row(solve, "0", "best-of-N")[4:9] == ["0.000 [0.000, 0.000]"] * 4 + ["0.000 [0.000, 0.000]"]
     reach = section(sec, "FLOPs to reach a mean best reward")
     assert table_row(reach, "0", "best-of-N final (samples-matched)")[2:] == ["0.300", "3.0e10", "6.0e10", "4.5e10",
-                                                                              "8.0e10"]
-    assert table_row(reach, "0", "TTT main final")[3:] == ["not reached", "9.0e10", "not reached", "not reached"]
+                                                                              "8.0e10", "1.2e9"]
+    assert table_row(reach, "0", "TTT main final")[3:] == ["not reached", "9.0e10", "not reached", "not reached",
+                                                           "not reached"]
     cross = section(sec, "Crossover of TTT main and best-of-N")
     assert table_row(cross, "0")[1:] == ["4", "1.0e10 - 8.0e10", "6.0e10 [6.0e10, 6.0e10]",
                                          "TTT main overtakes best-of-N", "1", "100.0%"]
@@ -557,6 +602,7 @@ def test_flops_section(tmp_path):
     assert table_row(fam, "fa", "3.0e10")[2] == "2"
     flops_tex = (tex / "flops.tex").read_text()
     assert r"$3.0{\times}10^{10}$" in flops_tex and r"0.575$^\dagger$" in flops_tex and "random search" in flops_tex
+    assert r"- & policy & 0.250 / 0.500" in flops_tex and "policy" in (tex / "flops_crossover.tex").read_text()
     assert r"$6.0{\times}10^{10}$ [$6.0{\times}10^{10}$, $6.0{\times}10^{10}$]" in (tex / "flops_crossover.tex").read_text()
     # a TTT that never catches up, said in words
     low = tmp_path / "low"

@@ -98,6 +98,18 @@ def test_budget_curves_draw_random_search_as_its_own_line(tmp_path, monkeypatch)
         assert "3 tasks" in rand.get_label()
         assert list(rand.get_xdata()) == [1, 4, 8]   # 960 lies beyond the arms' 8 samples
         assert list(rand.get_ydata()) == pytest.approx([levels[key][n] for n in ("1", "4", "8")])
+    # an audit with the policy baseline: a fourth line, at its own levels
+    pol = {"n_tasks": 3, "mean_best": {"1": 0.4, "4": 0.6, "8": 0.7, "960": 1.0},
+           "solve_rate": {"1": 0.0, "4": 1 / 3, "8": 1 / 3, "960": 1.0}}
+    (tasks.parent / "audit.json").write_text(json.dumps({"overall": {"heldout": {**levels, "policy": pol}}}))
+    saved.clear()
+    assert mod.plot_budget_curves(str(runs), mod.load_runs(str(runs)), str(tmp_path))
+    for ax, key in zip(saved[0][1].axes, ("solve_rate", "mean_best")):
+        assert [l.get_label().split(" (")[0] for l in ax.get_lines()] == ["best-of-N", "TTT main", "random search",
+                                                                          "policy"]
+        line = ax.get_lines()[3]
+        assert list(line.get_xdata()) == [1, 4, 8]
+        assert list(line.get_ydata()) == pytest.approx([pol[key][n] for n in ("1", "4", "8")])
     # without an audit beside the tasks the figure keeps its two arms and says why
     (tasks.parent / "audit.json").unlink()
     saved.clear()

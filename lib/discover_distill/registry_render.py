@@ -103,9 +103,10 @@ def probe_section(ev: dict) -> tuple[list[str], dict[str, str]]:
         st = res.get("settings") if isinstance(res.get("settings"), dict) else {}
         md += [f"From `{ev['path']}` (paper/scripts/probe_base.py: the first {st.get('per_family', NA)} held-out tasks "
                f"per family, {st.get('samples', NA)} samples per task at T = {st.get('temperature', NA)}, seed "
-               f"{st.get('seed', NA)}). Swap gap: NLL of a task's optimal answer and its EOS after another instance's "
+               f"{st.get('seed', NA)}). Swap gap: NLL of a task's answer and its EOS after another instance's "
                "prompt minus after its own, nats per answer, 95% bootstrap CI over tasks (about 0 for a base that "
-               "ignores its instance). Well-formed: share of samples with the shape the instance asks for (random "
+               "ignores its instance), on the family's policy answer (the greedy rule the corpus teaches; the gate "
+               "reads this one) and on the optimal answer. Policy answer's reward: its mean reward. Well-formed: share of samples with the shape the instance asks for (random "
                "answers' in brackets). Reward: mean per-sample reward / random answers' (ratio). Distinct greedy: "
                "distinct greedy answers / tasks. Best-of-N: mean best of the N samples / random search's best of N "
                "random answers.", "", "| " + " | ".join(PROBE_HEADER) + " |", "|---" * len(PROBE_HEADER) + "|"]
@@ -309,7 +310,8 @@ def flops_intro_md(grid: list[float], bases: dict[str, dict]) -> list[str]:
           "prompt's prefill plus its generated tokens, so close, not exact).", ""]
     if bases:
         rand = next(iter(bases.values()))
-        md += [f"{' and '.join(bases).capitalize()} run no model: their N answers are placed at the sampling FLOPs "
+        who = " and ".join("the policy" if b == "policy" else b for b in bases)
+        md += [f"{who[0].upper() + who[1:]} run no model: their N answers are placed at the sampling FLOPs "
                f"of N best-of-N samples ({sci(rand['per_sample'])} FLOPs per sample, best-of-N's mean over its tasks "
                "x seeds). The value within F is the audit's expected best at the largest audited N that fits (N in "
                f"brackets; a lower bound between audited N, † above the largest), from "

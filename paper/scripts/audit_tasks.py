@@ -11,6 +11,13 @@ family x difficulty, the expected solve rate and mean best reward of best-of-N a
 (default 1, 32, 128, 960 = 30 TTT steps x 32 rollouts), computed exactly: the unbiased estimator of
 E[max of N draws without replacement] over the sample set (so N = --samples is the sample's max).
 
+Policy baseline, measured the same way: per task, --samples draws of the family's constructive
+policy as the corpus teaches it (`attempt`: the policy's own answer half the time, else the policy
+with per-step noise ~ U(0, POLICY_NOISE)), the same best-of-N levels at every budget (each cell's
+and split's "policy"), and the reward of the policy's own answer (`heuristic` at noise 0) per task
+("policy_answer_reward", by task_id) and its mean. The policy is the prior's teacher: an arm whose
+best answer beats the policy's own answer has found something the corpus did not teach.
+
 Hard limits (exit 1, with one line per failure):
   - an optimal answer + EOS longer than --max_new_tokens, or a prompt (as "Q: ... A:") longer than
     --max_prompt_tokens, under --tokenizer;
@@ -34,6 +41,7 @@ from discover_distill import prompts
 from discover_distill.cli import UserError, require_file, run
 from discover_distill.fileio import atomic_write_json
 from discover_distill.tasks import FAMILIES, SOLVED, load_tasks, split_of
+from discover_distill.tasks.base import POLICY_NOISE
 
 PAPER_MAX_SOLVED, PAPER_MAX_MEAN_BEST, PAPER_MAX_CELL = 0.10, 0.75, 0.30
 
@@ -43,11 +51,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", nargs="+", required=True, help="task JSONL files (e.g. train and held-out)")
     p.add_argument("--tokenizer", default=None, help="SentencePiece .model for token lengths (optional)")
     p.add_argument("--corpus", default=None, help="raw corpus text to check held-out prompts against (optional)")
-    p.add_argument("--samples", type=int, default=960, help="random answers per task")
+    p.add_argument("--samples", type=int, default=960, help="random answers (and policy attempts) per task")
     p.add_argument("--budgets", default="1,32,128,960", help="best-of-N budgets (comma-separated)")
     p.add_argument("--max_new_tokens", type=int, default=32, help="limit for an optimal answer + EOS")
     p.add_argument("--max_prompt_tokens", type=int, default=128, help="limit for a plain prompt 'Q: ... A:'")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random answers")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random answers and the policy's attempts")
     p.add_argument("--require_paper_mix", action="store_true", help="fail when the held-out paper-mix check fails")
     p.add_argument("--json_out", default=None, help="write the full report as JSON here")
     return p.parse_args(argv)
@@ -79,6 +87,19 @@ def mean(xs) -> float:
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def levels(rows: list[dict], key: str, budgets: list[int]) -> dict:
+    """Mean solve rate and mean best reward over `rows` at every budget, of their best-of-N under `key`."""
+    return {"solve_rate": {str(n): mean(r[key][n][1] for r in rows) for n in budgets},
+            "mean_best": {str(n): mean(r[key][n][0] for r in rows) for n in budgets}}
+
+
+def policy_levels(rows: list[dict], budgets: list[int]) -> dict:
+    """The policy baseline of `rows`: best-of-N of its attempts, and its own answer's mean reward and solve rate."""
+    return {"n_tasks": len(rows), **levels(rows, "policy", budgets),
+            "answer_reward": mean(r["policy_answer"] for r in rows),
+            "answer_solve_rate": mean(r["policy_answer"] >= SOLVED for r in rows)}
+
+
 def main() -> int:
     args = parse_args()
     try:
@@ -97,16 +118,20 @@ def main() -> int:
         tok = Tokenizer(require_file(args.tokenizer, "--tokenizer"))
     failures: list[str] = []
 
-    # Per task: random-search rewards, solver check, token lengths.
+    # Per task: random-search and policy rewards, solver check, token lengths.
     rows = []
     for t in tasks:
         fam = FAMILIES[t["family"]]
         rng = random.Random(f"audit/{args.seed}/{t['task_id']}")
         rewards = [fam.reward(t["spec"], fam.random_answer(t["spec"], rng)) for _ in range(args.samples)]
+        prng = random.Random(f"audit-policy/{args.seed}/{t['task_id']}")   # its own stream: random search's is unchanged
+        policy = [fam.reward(t["spec"], fam.attempt(t["spec"], prng)) for _ in range(args.samples)]
         answers = {fam.solve(t["spec"], random.Random(i)) for i in range(4)}  # optimal answers can differ in length
         if any(fam.reward(t["spec"], a) < 1.0 for a in answers):
             failures.append(f"{t['task_id']}: the solver's answer does not score 1.0")
-        row = {"task": t, "best": {n: best_of(rewards, n) for n in budgets}}
+        row = {"task": t, "best": {n: best_of(rewards, n) for n in budgets},
+               "policy": {n: best_of(policy, n) for n in budgets},
+               "policy_answer": fam.reward(t["spec"], fam.heuristic(t["spec"], random.Random(0)))}
         if tok:
             row["answer_tokens"] = max(len(tok.encode(a)) for a in answers) + 1   # + EOS
             row["prompt_tokens"] = len(tok.encode(prompts.plain_prompt(t["prompt"])))
@@ -122,9 +147,8 @@ def main() -> int:
         cells[(t["split"], t["family"], int(t["difficulty"]))].append(row)
     cell_out = []
     for (split, family, d), rs in sorted(cells.items()):
-        c = {"split": split, "family": family, "difficulty": d, "n_tasks": len(rs),
-             "solve_rate": {str(n): mean(r["best"][n][1] for r in rs) for n in budgets},
-             "mean_best": {str(n): mean(r["best"][n][0] for r in rs) for n in budgets}}
+        c = {"split": split, "family": family, "difficulty": d, "n_tasks": len(rs), **levels(rs, "best", budgets),
+             "policy": policy_levels(rs, budgets)}
         if tok:
             c.update(answer_tokens_max=max(r["answer_tokens"] for r in rs),
                      prompt_tokens_mean=mean(r["prompt_tokens"] for r in rs),
@@ -134,9 +158,7 @@ def main() -> int:
     overall = {}
     for split in sorted({r["task"]["split"] for r in rows}):
         rs = [r for r in rows if r["task"]["split"] == split]
-        overall[split] = {"n_tasks": len(rs),
-                          "solve_rate": {str(n): mean(r["best"][n][1] for r in rs) for n in budgets},
-                          "mean_best": {str(n): mean(r["best"][n][0] for r in rs) for n in budgets}}
+        overall[split] = {"n_tasks": len(rs), **levels(rs, "best", budgets), "policy": policy_levels(rs, budgets)}
 
     # Token limits.
     tokens = {"checked": tok is not None}
@@ -227,6 +249,14 @@ def main() -> int:
         print(f"{split:<8} {'ALL':<10} {'':>1} {o['n_tasks']:>4}  "
               + " ".join(f"{o['solve_rate'][str(n)]:>6.1%}" for n in budgets) + "  | "
               + " ".join(f"{o['mean_best'][str(n)]:>6.3f}" for n in budgets))
+    print(f"policy (its own answer half the time, else per-step noise ~U(0, {POLICY_NOISE}); {args.samples} "
+          f"attempts per task): solve rate | mean best reward | own answer's mean reward")
+    print(f"{'split':<8} {'family':<10} {'d':>1} {'n':>4}  {head}  | {head}  | {'answer':>6}")
+    for label, p in [((c["split"], c["family"], c["difficulty"]), c["policy"]) for c in cell_out] \
+            + [((split, "ALL", ""), o["policy"]) for split, o in overall.items()]:
+        print(f"{label[0]:<8} {label[1]:<10} {label[2]:>1} {p['n_tasks']:>4}  "
+              + " ".join(f"{p['solve_rate'][str(n)]:>6.1%}" for n in budgets) + "  | "
+              + " ".join(f"{p['mean_best'][str(n)]:>6.3f}" for n in budgets) + f"  | {p['answer_reward']:>6.3f}")
     if tok:
         print(f"tokens: optimal answer + EOS <= {tokens['answer_tokens_max']} (limit {args.max_new_tokens}), "
               f"prompt <= {tokens['prompt_tokens_max']} (limit {args.max_prompt_tokens}), "
@@ -246,7 +276,8 @@ def main() -> int:
               f"mean best {paper['mean_best']:.3f} (<= {PAPER_MAX_MEAN_BEST}), worst cell {worst['family']} "
               f"d{worst['difficulty']} {paper['worst_cell']['solved']:.1%} (<= {PAPER_MAX_CELL:.0%}): "
               + ("PASS" if paper["pass"] else "FAIL: " + "; ".join(paper["problems"])))
-    report = {"args": vars(args), "budgets": budgets, "cells": cell_out, "overall": overall, "tokens": tokens,
+    report = {"args": vars(args), "budgets": budgets, "cells": cell_out, "overall": overall,
+              "policy_answer_reward": {r["task"]["task_id"]: r["policy_answer"] for r in rows}, "tokens": tokens,
               "overlap": overlap, "contamination": contamination, "paper_mix": paper,
               "failures": failures, "pass": not failures}
     if args.json_out:

@@ -5,11 +5,13 @@
 
 Writes paper/04_results_registry.md (every number with the run it came from) and, under
 --latex_dir (default paper/latex/tables, which paper/latex/main.tex reads):
-  setup.tex          \\newcommand macros: model, pretraining, budgets, task counts, seeds, promotion
-  main_results.tex   held-out runs at the full budget
+  setup.tex          \\newcommand macros: model, pretraining, budgets, task counts, the policy baseline, seeds,
+                     promotion
+  main_results.tex   held-out runs at the full budget, with the share of tasks beating the policy's own answer
   budget.tex         solve rate / mean best reward at N samples, best-of-N vs TTT main
   budget_paired.tex  TTT main - best-of-N at each N (paired bootstrap CIs)
-  flops.tex          solve rate / mean best reward within F FLOPs: best-of-N, TTT main, ttt_lr0, random search
+  flops.tex          solve rate / mean best reward within F FLOPs: best-of-N, TTT main, ttt_lr0, random search,
+                     policy
   flops_crossover.tex  where TTT main and best-of-N cross on the FLOPs axis (bootstrap CI), FLOPs to reach a level
   paired.tex         every paired comparison at the full budget (arms, controls, ablations, E1)
   controls.tex       TTT main - ttt_lr0, TTT main - FLOPs-matched best-of-N, ablations, SDFT vs SFT
