@@ -101,3 +101,18 @@ def test_drill_lines_ask_facts_the_prompt_holds():
             d = int(question.split()[2])
             forbid = prompt.split("none equal to ")[1].split(",")[0].split()
             assert answer == ("no" if str(d) in forbid else "yes")
+
+
+def test_answer_order_sorts_the_attempts_of_order_free_families_only():
+    def plain_answers(order):
+        lines = generate_lines(300, 4, mix={"plain": 1.0}, answer_order=order)
+        return [(l.split(":")[1].strip(), l.split(" A: ")[1]) for l in lines]
+    built, ordered = plain_answers("construction"), plain_answers("sorted")
+    assert [f for f, _ in built] == [f for f, _ in ordered]   # the same draws, only the order differs
+    for (family, a), (_, b) in zip(built, ordered):
+        assert sorted(a.split()) == sorted(b.split())
+        if family in ("knapsack", "partition"):
+            assert b.split() == sorted(b.split())
+        elif family != "golomb":
+            assert a == b
+    assert any(a != b for (_, a), (_, b) in zip(built, ordered))

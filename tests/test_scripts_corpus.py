@@ -114,3 +114,10 @@ def test_families_step_lines_and_policy_noise(tmp_path):
         assert answer == FAMILIES["tour"].heuristic(spec, random.Random(0)) and parse_labels(answer)[0] == 0
     one_line_error(gen(tmp_path, "--families", "tour,nope", check=False), "--families", "nope")
     one_line_error(gen(tmp_path, "--policy_noise", "2", check=False), "--policy_noise")
+    gen(tmp_path / "sorted", "--families", "knapsack", "--task_mix", "plain=1", "--filler_frac", "0", "--answer_order",
+        "sorted")
+    for line in (tmp_path / "sorted" / "deep" / "raw" / "train.txt").read_text().splitlines():
+        letters = line.split(" A: ")[1].split()
+        assert letters == sorted(letters)
+    bad = gen(tmp_path, "--answer_order", "random", check=False)
+    assert bad.returncode == 2 and "--answer_order" in bad.stderr

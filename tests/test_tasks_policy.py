@@ -135,6 +135,13 @@ def test_step_drills_are_right_and_a_function_of_the_prompt(family):
 
 # --- verifiers that read a set (or a closed tour) do not care about order ---------------------------
 
+def test_order_free_families_are_the_set_valued_ones():
+    assert {f for f, fam in FAMILIES.items() if fam.order_free} == {"knapsack", "partition", "golomb"}
+    assert FAMILIES["knapsack"].sorted_answer("k a f") == "a f k"
+    assert FAMILIES["golomb"].sorted_answer("0 11 3 7") == "0 3 7 11"
+    assert FAMILIES["tour"].sorted_answer("a c b") == "a c b"   # a tour's order is its answer
+
+
 @pytest.mark.parametrize("family", ["knapsack", "partition", "golomb", "tour"])
 def test_order_free_verifiers_give_any_order_the_same_reward(family):
     fam = FAMILIES[family]
@@ -149,3 +156,4 @@ def test_order_free_verifiers_give_any_order_the_same_reward(family):
                 orders = [rng.sample(parts, len(parts)) for _ in range(3)]
             for order in orders:
                 assert fam.reward(spec, " ".join(order)) == pytest.approx(r, abs=1e-12), (answer, order)
+            assert fam.reward(spec, fam.sorted_answer(answer)) == pytest.approx(r, abs=1e-12)

@@ -31,7 +31,10 @@ from . import prompts
 from .tasks import FAMILIES, sample_instance
 from .tasks.base import LABELS, POLICY_NOISE
 
-MIX = {"filler": 0.40, "solved": 0.18, "plain": 0.12, "scored": 0.12, "improve": 0.10, "demo": 0.08}
+# Task lines mostly the policy's answers (what a small model can learn to compute from the instance:
+# the optima alone taught the mini's 1M model the answers' shape, not the instance); one share each of
+# optima, scored attempts, improve lines (TTT reuse's format) and demos (the SDFT teacher's format).
+MIX = {"filler": 0.40, "plain": 0.36, "solved": 0.06, "scored": 0.06, "improve": 0.06, "demo": 0.06}
 LEXICON_SEED = 20260101   # the filler lexicon is fixed: train and val text share one language
 LEXICON_SIZE = 40000
 DIFFICULTIES = (1, 2, 3)
@@ -161,11 +164,15 @@ def _drill(family: str, spec: dict, rng: random.Random) -> tuple[str, str]:
     raise ValueError(f"no drill for family {family!r}")
 
 
+ANSWER_ORDERS = ("construction", "sorted")
+
+
 def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None = None,
-              families: tuple[str, ...] | None = None, policy_noise: float = POLICY_NOISE
-              ) -> tuple[str, str, float | None]:
+              families: tuple[str, ...] | None = None, policy_noise: float = POLICY_NOISE,
+              answer_order: str = "construction") -> tuple[str, str, float | None]:
     """(line, family, score of the shown attempt or None) for one task line of `kind`, of one of
-    `families` (default: all); attempts are the policy's with per-step noise up to `policy_noise`."""
+    `families` (default: all); attempts are the policy's with per-step noise up to `policy_noise`,
+    in the policy's construction order, or (`answer_order` "sorted") an order-free family's sorted."""
     family = rng.choice(sorted(families or FAMILIES))
     fam = FAMILIES[family]
     level = rng.choice(DIFFICULTIES) if difficulties is None else draw_difficulty(difficulties[family], rng)
@@ -177,7 +184,11 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
         return prompts.drill_line(p, *_drill(family, spec, rng)), family, None
     if kind == "step":
         return prompts.drill_line(p, *fam.policy_step(spec, rng)), family, None
-    attempt = fam.attempt(spec, rng, policy_noise)
+    def policy_attempt() -> str:
+        a = fam.attempt(spec, rng, policy_noise)
+        return fam.sorted_answer(a) if answer_order == "sorted" else a
+
+    attempt = policy_attempt()
     score = fam.reward(spec, attempt)
     if kind == "plain":
         return prompts.with_answer(prompts.plain_prompt(p), attempt), family, score
@@ -186,7 +197,7 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
     if kind == "improve":
         better = solution
         if rng.random() < 0.3:  # sometimes a partial improvement rather than the full solution
-            other = fam.attempt(spec, rng, policy_noise)
+            other = policy_attempt()
             if fam.reward(spec, other) > score:
                 better = other
         return prompts.with_answer(prompts.improve_prompt(p, attempt, score), better), family, score
@@ -199,9 +210,9 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
 def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
                    grammar: FillerGrammar | None = None, stats: dict | None = None,
                    difficulties: DifficultyMix | None = None, families: tuple[str, ...] | None = None,
-                   policy_noise: float = POLICY_NOISE) -> Iterator[str]:
+                   policy_noise: float = POLICY_NOISE, answer_order: str = "construction") -> Iterator[str]:
     """n corpus lines, deterministic in (n, seed, mix, difficulties (None = levels 1-3 uniformly),
-    families (None = all), policy_noise).
+    families (None = all), policy_noise, answer_order).
     `stats`, if given, collects counts per kind and family and the scores of the imperfect attempts
     per family."""
     mix = mix or MIX
@@ -214,7 +225,7 @@ def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
         if kind == "filler":
             line, family, score = grammar.line(rng), None, None
         else:
-            line, family, score = task_line(kind, rng, difficulties, families, policy_noise)
+            line, family, score = task_line(kind, rng, difficulties, families, policy_noise, answer_order)
         if stats is not None:
             stats.setdefault("kinds", {}).setdefault(kind, 0)
             stats["kinds"][kind] += 1

@@ -21,8 +21,8 @@ import time
 
 from discover_distill.fileio import atomic_write  # torch-free: the script starts fast
 from discover_distill.cli import UserError, run
-from discover_distill.corpus import (MIX, TASK_KINDS, FillerGrammar, attempt_stats, describe_difficulties,
-                                     generate_lines, parse_difficulties)
+from discover_distill.corpus import (ANSWER_ORDERS, MIX, TASK_KINDS, FillerGrammar, attempt_stats,
+                                     describe_difficulties, generate_lines, parse_difficulties)
 from discover_distill.tasks import FAMILIES, PAPER_MIX
 from discover_distill.tasks.base import POLICY_NOISE
 
@@ -55,6 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--policy_noise", type=float, default=POLICY_NOISE,
                    help="largest per-step noise of the policy's attempts in plain, scored and improve lines "
                         "(half of them are noise-free; the rest draw it uniformly up to this), in [0, 1]")
+    p.add_argument("--answer_order", default="construction", choices=ANSWER_ORDERS,
+                   help="order of the pieces of the policy's attempts where the verifier reads a set (knapsack, "
+                        "partition, golomb): the policy's construction order, or sorted")
     p.add_argument("--heldout_weight", type=float, default=3.0,
                    help="with --difficulties heldout: weight of a family's held-out levels against 1 for the others")
     return p.parse_args(argv)
@@ -143,7 +146,7 @@ def main() -> int:
                         f"{', '.join(sorted(FAMILIES))}, or 'all'")
     if not 0 <= args.policy_noise <= 1:
         raise UserError(f"--policy_noise must be in [0, 1], got {args.policy_noise}")
-    lines = {"families": families, "policy_noise": args.policy_noise}
+    lines = {"families": families, "policy_noise": args.policy_noise, "answer_order": args.answer_order}
     t0 = time.time()
     grammar = FillerGrammar()
     stats: dict = {}

@@ -94,6 +94,15 @@ DERIVED = ("opt",)   # spec fields computed from the instance (cached optimum): 
 
 class TaskFamily:
     name = ""
+    order_free = False   # the verifier reads the answer as a set: any order of its pieces scores the same
+
+    def sorted_answer(self, answer: str) -> str:
+        """An order-free family's answer with its pieces in ascending order (letters, or integers);
+        any other family's unchanged (its order is part of the answer)."""
+        if not self.order_free:
+            return answer
+        parts = answer.split()
+        return " ".join(sorted(parts, key=lambda p: (len(p), p) if p.isdigit() else (0, p)))
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         """An instance and an optimal answer (the exact solver finds both at once)."""

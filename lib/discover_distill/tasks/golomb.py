@@ -92,6 +92,7 @@ def greedy_marks(k: int, length: int, forbid, rng: random.Random, noise: float) 
 
 class Golomb(TaskFamily):
     name = "golomb"
+    order_free = True
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         k, length = LEVELS[difficulty_level(difficulty)]

@@ -45,6 +45,7 @@ def best_ratio(weights: list[int], values: list[int], items: list[int]) -> int:
 
 class Knapsack(TaskFamily):
     name = "knapsack"
+    order_free = True
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         n = LEVELS[difficulty_level(difficulty)]

@@ -73,6 +73,7 @@ def greedy_groups(nums: list[int], rng: random.Random, noise: float) -> tuple[li
 
 class Partition(TaskFamily):
     name = "partition"
+    order_free = True
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         n, hi = LEVELS[difficulty_level(difficulty)]
