@@ -201,3 +201,13 @@ def test_probe_base_script_writes_the_result_and_prints_one_table(tiny_data, tmp
                      tiny_data["tokenizer"], "--tasks", str(tmp_path / "heldout.jsonl"), "--json_out", str(out),
                      check=False)
     assert bad.returncode == 2 and "--ckpt" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_policy_answer_in_the_corpus_order():
+    from discover_distill.tasks import FAMILIES, make_task
+    task = make_task("knapsack", random.Random(3), 2, "heldout")
+    built = P.policy_answer(FAMILIES["knapsack"], task)
+    ordered = P.policy_answer(FAMILIES["knapsack"], task, "sorted")
+    assert sorted(built.split()) == ordered.split() and built == FAMILIES["knapsack"].heuristic(task["spec"], None)
+    tour = make_task("tour", random.Random(3), 1, "heldout")
+    assert P.policy_answer(FAMILIES["tour"], tour, "sorted") == P.policy_answer(FAMILIES["tour"], tour)

@@ -33,6 +33,11 @@ def test_seed_profile_overrides_corpus_pretraining_tasks_and_probe():
     assert pre["extra"][-2:] == ["--lr", "1e-3"] and pre["model"] == base["pretrain"]["model"]
     assert t[t.index("--n_heldout") + 1] == "10" and t[t.index("--families") + 1] == "tour,gridpath"
     assert prof["probe"]["gate"] is None and prof["probe"]["gate_opt_out"]
+    # the order lever reaches both the corpus and the policy answer the probe measures
+    assert c[c.index("--answer_order") + 1] == "construction" == prof["probe"]["extra"][1]
+    sorted_args = rb.parse_args(["--out", "x", "--answer_order", "sorted"])
+    sp = rb.seed_profile(base, sorted_args, 0, "all", "r")
+    assert sp["probe"]["extra"] == ["--answer_order", "sorted"] and "sorted" in sp["corpus"]["extra"]
     assert prof["runs_dir"] == "runs/reading/x/seed3/runs" and base["runs_dir"] == "runs/mini/runs"  # a copy
     assert rb.replace_flag(["--a", "1", "--b", "2"], "--a", None) == ["--b", "2"]
 

@@ -56,6 +56,7 @@ class ProbeSettings:
     seed: int = 0                # sampling generators and random answers
     temperature: float = 1.0
     rows_per_batch: int = 512    # sampled rows per generate call (tasks are batched up to it)
+    answer_order: str = "construction"   # the policy answer's order, as the corpus wrote it (or "sorted")
 
 
 def select_tasks(tasks: list[dict], per_family: int) -> dict[str, list[dict]]:
@@ -73,13 +74,14 @@ def optimal_answer(family, task: dict, seed: int) -> str:
     return family.solve(task["spec"], random.Random(f"probe/{seed}/{task['task_id']}"))
 
 
-def policy_answer(family, task: dict, seed: int = 0) -> str | None:
-    """The family's policy answer (family.heuristic at noise 0: deterministic); None for a family
-    without a policy."""
+def policy_answer(family, task: dict, order: str = "construction") -> str | None:
+    """The family's policy answer (family.heuristic at noise 0: deterministic), in the order the
+    corpus wrote it (gen_synthetic_corpus.py --answer_order); None for a family without a policy."""
     try:
-        return family.heuristic(task["spec"], random.Random(0))
+        answer = family.heuristic(task["spec"], random.Random(0))
     except (AttributeError, NotImplementedError):
         return None
+    return family.sorted_answer(answer) if order == "sorted" else answer
 
 
 def answer_ids(tok, prompt_text: str, answer: str) -> list[int]:
@@ -165,7 +167,7 @@ def task_row(family, task: dict, texts: list[str], greedy_text: str, swap: tuple
     rewards, rand_rewards = [family.reward(spec, x) for x in texts], [family.reward(spec, x) for x in rand]
     own, swapped, n_tok = swap or (None, None, None)
     p_own, p_swapped, p_tok = policy_swap or (None, None, None)
-    policy = policy_answer(family, task)
+    policy = policy_answer(family, task, s.answer_order)
     return {"task_id": task["task_id"], "family": family.name, "own_nll": own, "swapped_nll": swapped,
             "answer_tokens": n_tok, "swap_gap": None if swap is None else swapped - own,
             "policy_own_nll": p_own, "policy_swapped_nll": p_swapped, "policy_answer_tokens": p_tok,
@@ -217,7 +219,8 @@ def probe(model, tok, groups: list[tuple[object, list[dict]]], s: ProbeSettings,
     tasks = [t for _, t in pairs]
     try:
         swaps = swap_nlls(model, tok, groups, s.seed, dtype)
-        policy_swaps = swap_nlls(model, tok, groups, s.seed, dtype, answer=lambda f, t, _: policy_answer(f, t))
+        policy_swaps = swap_nlls(model, tok, groups, s.seed, dtype,
+                                 answer=lambda f, t, _: policy_answer(f, t, s.answer_order))
         log(f"probe swap NLLs: {len(tasks)} tasks | {time.time() - t0:.1f}s")
         samples = sample_completions(model, tok, tasks, s, dtype, log=log)
         greedy = sample_completions(model, tok, tasks, s, dtype, greedy=True)

@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling generators and the random answers")
     p.add_argument("--rows_per_batch", type=int, default=512,
                    help="sampled rows per generate call (tasks are batched up to it; memory vs speed)")
+    p.add_argument("--answer_order", default="construction", choices=("construction", "sorted"),
+                   help="the policy answer's order, as the corpus wrote its attempts (gen_synthetic_corpus.py "
+                        "--answer_order): the swap gap is measured on what the base was taught")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU) | fp32 | bf16")
     args = p.parse_args(argv)
@@ -65,7 +68,8 @@ def main() -> int:
     for p in model.parameters():
         p.requires_grad_(False)
     settings = P.ProbeSettings(per_family=args.per_family, samples=args.samples, max_new_tokens=args.max_new_tokens,
-                               seed=args.seed, temperature=args.temperature, rows_per_batch=args.rows_per_batch)
+                               seed=args.seed, temperature=args.temperature, rows_per_batch=args.rows_per_batch,
+                               answer_order=args.answer_order)
     say(f"probe: {sum(map(len, by_family.values()))} tasks in {len(by_family)} families x {args.samples} samples | "
         f"device {device}")
     t0 = time.time()

@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--train_lines", type=int, default=30000, help="corpus lines")
     p.add_argument("--task_mix", default=None, help="corpus --task_mix (default: the profile's)")
     p.add_argument("--corpus_extra", default="", help="more gen_synthetic_corpus.py flags, e.g. '--policy_noise 0.2'")
+    p.add_argument("--answer_order", default="construction", choices=("construction", "sorted"),
+                   help="order of the order-free families' policy attempts in the corpus, and of the policy answer "
+                        "the probe measures")
     p.add_argument("--pretrain_extra", default="", help="more pretrain.py flags (they win), e.g. '--lr 1e-3'")
     p.add_argument("--model", default=None, help="model config (default: the profile's)")
     p.add_argument("--per_family", type=int, default=24, help="held-out tasks per family probed")
@@ -74,7 +77,7 @@ def seed_profile(base: dict, args: argparse.Namespace, seed: int, families: str,
     extra = replace_flag(c.get("extra", []), "--families", families)
     if args.task_mix is not None:
         extra = replace_flag(extra, "--task_mix", args.task_mix)
-    c["extra"] = extra + shlex.split(args.corpus_extra)
+    c["extra"] = extra + ["--answer_order", args.answer_order] + shlex.split(args.corpus_extra)
     pre = prof["pretrain"]
     pre.update(steps=args.steps, seed=seed, **({"model": args.model} if args.model else {}))
     pre["extra"] = pre.get("extra", []) + shlex.split(args.pretrain_extra)
@@ -82,6 +85,7 @@ def seed_profile(base: dict, args: argparse.Namespace, seed: int, families: str,
     t["extra"] = replace_flag(replace_flag(t.get("extra", []), "--n_heldout", str(args.per_family)),
                               "--families", families)
     prof["probe"] = {"per_family": args.per_family, "samples": args.samples, "gate": None,
+                     "extra": ["--answer_order", args.answer_order],
                      "gate_opt_out": "reading benchmark: it measures the probe, it does not gate on it"}
     return prof
 
