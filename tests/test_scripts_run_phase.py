@@ -203,8 +203,9 @@ def test_a_blind_probe_stops_phase_c_before_any_suite_run(tmp_path):
 
 def test_the_minis_partial_gate_passes_a_base_that_reads_the_format_and_records_its_note(tmp_path):
     # well formed and above random search, but blind to the instance: the mini's gate (format and
-    # best-of-N only) lets it through, and gate.json carries the note saying what was not gated
-    probe = {"families": BLIND["families"], "overall": dict(BLIND["overall"], well_formed=0.93, best_of_n=0.55)}
+    # best-of-N only: its bases' swap gap is not yet reliable) lets it through, and gate.json carries
+    # the note saying what was not gated
+    probe = {"families": BLIND["families"], "overall": dict(BLIND["overall"], well_formed=0.88, best_of_n=0.55)}
     prof, runs = phase_c_ready(tmp_path, probe, gate="mini")
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
@@ -216,7 +217,7 @@ def test_the_minis_partial_gate_passes_a_base_that_reads_the_format_and_records_
     (runs / "probe" / "probe.json").write_text(json.dumps(dict(probe, overall=dict(probe["overall"], well_formed=0.8))))
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
-    assert proc.returncode == 2 and "well-formed share 0.80 < 0.9" in proc.stderr
+    assert proc.returncode == 2 and "well-formed share 0.80 < 0.85" in proc.stderr
 
 
 def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path):
