@@ -6,6 +6,7 @@ Line kinds (one document per line; default shares in MIX):
   plain     Q: <prompt> A: <policy attempt>               the family's constructive policy (a greedy
                                                           rule a small model can compute step by step),
                                                           noise-free half the time, in construction order
+                                                          (or sorted where order is free: --answer_order)
   scored    Q: <prompt> A: <attempt> || score 0.62       the verifier's score, not a made-up one
   improve   Q: <prompt> || previous attempt (score s): <attempt> || improve on it. A: <better answer>
   demo      Q: <prompt> || example response: <demo> || now answer with a response of your own. A: <answer>
@@ -184,6 +185,7 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
         return prompts.drill_line(p, *_drill(family, spec, rng)), family, None
     if kind == "step":
         return prompts.drill_line(p, *fam.policy_step(spec, rng)), family, None
+
     def policy_attempt() -> str:
         a = fam.attempt(spec, rng, policy_noise)
         return fam.sorted_answer(a) if answer_order == "sorted" else a
