@@ -2,6 +2,7 @@
 #   make test     unit + end-to-end tests (what CI runs)
 #   make smoke    the pipeline (phases A-F) at smoke scale on a CPU, under runs/smoke/
 #   make mini     the whole experiment (both seeds, controls, ablations) on a 2-core CPU in < 1 h, under runs/mini/
+#   make sweep    TTT - best-of-N from earlier checkpoints of the mini's base (its "sweep"; make mini runs it too)
 #   make reading  the per-family reading benchmark: make reading NAME=x ARGS='--families tour --task_mix plain=1'
 #   make paper    the runbook at full scale (GPU);  make phase-C SEED=1 [PROFILE=smoke]  one phase
 #   make bench    benchmarks, printed as ratios against a peer measured in the same run
@@ -17,7 +18,7 @@ PROFILE ?= paper
 SMOKE_ROOT ?= runs/smoke
 MINI_ROOT ?= runs/mini
 
-.PHONY: test smoke mini reading gpu-check gpu-bench paper ablations status bench clean clean-mini venv
+.PHONY: test smoke mini sweep reading gpu-check gpu-bench paper ablations status bench clean clean-mini venv
 
 venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml scripts/setup_env.sh
@@ -38,6 +39,13 @@ smoke: $(STAMP)
 mini: $(STAMP)
 	$(PY) paper/scripts/run_phase.py --profile mini --from-phase A --to-phase F --include-expected-ablation
 	$(PY) paper/scripts/artifact_tracker.py --root $(MINI_ROOT)/runs
+
+# The sweep over priors alone (the profile's "sweep" block, which make mini also runs in phase C): the main
+# comparison from earlier checkpoints of the base's pretraining run, each probed, then the registry and figures.
+# Reuses the profile's data, tasks and tune result: make sweep [PROFILE=mini]
+SWEEP_PROFILE = $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),mini)
+sweep: $(STAMP)
+	$(PY) paper/scripts/run_phase.py --profile $(SWEEP_PROFILE) --sweep
 
 # Does a corpus recipe teach a base to read its task? Bases of the mini's shape pretrained on one recipe (two seeds),
 # probed per family (swap gap on the policy's and the optimal answer): minutes per seed, under runs/reading/$(NAME).

@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval_batches", type=int, default=20, help="validation batches per evaluation")
     p.add_argument("--ckpt_every", type=int, default=1000, help="step checkpoint every N steps (and at the end)")
     p.add_argument("--keep_ckpts", type=int, default=2, help="step checkpoints kept (the final one always)")
+    p.add_argument("--keep_steps", default="",
+                   help="comma-separated steps whose checkpoints are never pruned (multiples of --ckpt_every), "
+                        "e.g. the bases of run_phase.py's sweep over priors")
     p.add_argument("--log_every", type=int, default=10, help="metrics row + console line every N steps")
     p.add_argument("--seed", type=int, default=0, help="seed for init, data order and sampling")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -106,6 +109,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name} must be >= 1 (got {getattr(args, name)})")
     if args.lr <= 0 or args.min_lr < 0 or args.warmup < 0:
         p.error("--lr must be > 0, --min_lr and --warmup >= 0")
+    try:
+        args.keep_steps = tuple(int(s) for s in args.keep_steps.split(",") if s.strip())
+    except ValueError:
+        p.error(f"--keep_steps: expected comma-separated integers, got {args.keep_steps!r}")
+    # a step that is never saved cannot be kept: say so now, not after the run
+    unsaved = [s for s in args.keep_steps if s < 1 or s > args.steps or (s % args.ckpt_every and s != args.steps)]
+    if unsaved:
+        p.error(f"--keep_steps: {','.join(map(str, unsaved))} not a saved step (multiples of --ckpt_every "
+                f"{args.ckpt_every} up to --steps {args.steps})")
     return args
 
 
@@ -248,7 +260,8 @@ def main() -> int:
                 os.unlink(tmp)
             os.link(path, tmp)
             os.replace(tmp, latest)
-            ck.prune_step_checkpoints(args.out, STEP_PREFIX, args.keep_ckpts, protect=(args.steps,))
+            ck.prune_step_checkpoints(args.out, STEP_PREFIX, args.keep_ckpts,
+                                      protect=(args.steps, *args.keep_steps))
         else:
             ck.atomic_torch_save(state, latest)
         tracker.checkpoint(step, latest)

@@ -138,6 +138,18 @@ def test_corrupt_latest_falls_back(tiny_data, tmp_path):
     assert bad.returncode == 2 and "no valid checkpoint" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_keep_steps_survive_pruning(tiny_data, tmp_path):
+    """--keep_steps: the sweep's bases stay on disk whatever --keep_ckpts prunes."""
+    out = tmp_path / "run"
+    run_script(*pretrain_args(tiny_data, out, 15, "--keep_ckpts", "1", "--keep_steps", "5"))
+    assert sorted(p.name for p in out.glob("ckpt_step_*.pt")) == ["ckpt_step_0000005.pt", "ckpt_step_0000015.pt"]
+    assert torch.load(out / "ckpt_step_0000005.pt", weights_only=True)["step"] == 5
+    # a step that is never saved: one line naming the flag, before any training
+    bad = run_script(*pretrain_args(tiny_data, tmp_path / "bad", 15, "--keep_steps", "7"), check=False)
+    assert bad.returncode == 2 and "--keep_steps: 7 not a saved step" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "run"
     proc = run_script(*pretrain_args(tiny_data, out, 10, "--debug_nan_at_step", "7"), check=False)

@@ -307,3 +307,84 @@ def test_another_base_model_has_its_own_runs_and_only_runs_the_named_steps(tmp_p
     bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--only", "ttt_mian_seed0", "--dry_run",
                      check=False)
     assert bad.returncode == 2 and "--only: no step named ttt_mian_seed0" in bad.stderr
+
+
+def sweep_lines(out):
+    return {l.split(":")[0].split()[-1]: l for l in out.splitlines() if l.startswith("[C] sweep")}
+
+
+def test_the_sweep_plan_names_its_checkpoints_keeps_them_and_skips_finished_points(tmp_path):
+    """Issue 34: the sweep over priors runs the main comparison from earlier checkpoints of the one
+    pretraining run (which keeps them), each probed first; a finished point is skipped on resume."""
+    prof, runs = phase_c_ready(tmp_path, None, gate="smoke")
+    p = json.load(open(prof))
+    p["pretrain"].update(steps=400, extra=["--ckpt_every", "100"])
+    p["sweep"] = {"steps": [200, 100], "seed": 0}
+    open(prof, "w").write(json.dumps(p))
+    pre = runs / "pretrain"
+    out = run_script("paper/scripts/run_phase.py", "--profile", prof, "--dry_run").stdout
+    assert "--keep_steps 100,200" in next(l for l in out.splitlines() if l.startswith("[B] pretrain:"))
+    lines = sweep_lines(out)
+    assert list(lines) == [f"sweep{x}_{r}" for x in (100, 200) for r in
+                           ("probe", "base_bestofn_seed0", "ttt_main_seed0", "base_bestofn_flops_seed0")] + ["sweep_manifest"]
+    for x in (100, 200):
+        point = runs / "sweep" / f"step{x:05d}"
+        assert f"--ckpt {pre}/ckpt_step_{x:07d}.pt " in lines[f"sweep{x}_probe"]
+        assert f"--json_out {point}/probe/probe.json " in lines[f"sweep{x}_probe"]
+        for r in ("base_bestofn_seed0", "ttt_main_seed0", "base_bestofn_flops_seed0"):
+            assert f"--ckpt {pre}/ckpt_step_{x:07d}.pt " in lines[f"sweep{x}_{r}"]
+            assert f"--out_root {point}/suite/{r} " in lines[f"sweep{x}_{r}"]
+        # FLOPs-matched best-of-N is charged this base's TTT main, not the main base's
+        assert f"--flops_from {point}/suite/ttt_main_seed0" in lines[f"sweep{x}_base_bestofn_flops_seed0"]
+        assert "--objective entropic" in lines[f"sweep{x}_ttt_main_seed0"]
+    # finish the step-100 point (checkpoint, a probe newer than it, all three runs); start step 200's best-of-N
+    ck = pre / "ckpt_step_0000100.pt"
+    ck.write_bytes(b"stand-in")
+    os.utime(ck, (1e9, 1e9))
+    point = runs / "sweep" / "step00100"
+    (point / "probe").mkdir(parents=True)
+    (point / "probe" / "probe.json").write_text("{}")
+    for r in ("base_bestofn_seed0", "ttt_main_seed0", "base_bestofn_flops_seed0"):
+        task = point / "suite" / r / "t-heldout"
+        task.mkdir(parents=True)
+        (task.parent / "summary.jsonl").write_text("{}\n")
+        (task / "result.json").write_text("{}")
+        if r.startswith("ttt"):
+            (task / "metrics.jsonl").write_text("{}\n")
+            (task / "adapter_step_1").mkdir()
+            (task / "adapter_step_1" / "lora.pt").write_text("x")
+    started = runs / "sweep" / "step00200" / "suite" / "base_bestofn_seed0" / "t-heldout"
+    started.mkdir(parents=True)
+    (started / "result.json").write_text("{}")
+    out = run_script("paper/scripts/run_phase.py", "--profile", prof, "--sweep", "--dry_run").stdout
+    for r in ("probe", "base_bestofn_seed0", "ttt_main_seed0", "base_bestofn_flops_seed0"):
+        assert f"[C] skip sweep100_{r} (complete)" in out
+    assert sweep_lines(out)["sweep200_base_bestofn_seed0"].rstrip().endswith("--resume")
+    assert "[C] skip ttt_main_seed0 (not in --only)" in out and "[F] tables:" in out  # the sweep and phase F only
+    # a seed without the controls has no sweep (make phase-C SEED=1 on a main-only seed still plans)
+    p["main_only_seeds"], p["seeds"] = [1], [0, 1]
+    open(prof, "w").write(json.dumps(p))
+    one = run_script("paper/scripts/run_phase.py", "--profile", prof, "--seeds", "1", "--dry_run").stdout
+    assert not sweep_lines(one) and "--keep_steps 100,200" in one  # pretraining still keeps them
+
+
+def test_a_sweep_needs_its_checkpoints_and_says_how_to_get_them(tmp_path):
+    prof, runs = phase_c_ready(tmp_path, None, gate="smoke")
+    p = json.load(open(prof))
+    p["sweep"] = {"steps": [150]}
+    open(prof, "w").write(json.dumps(p))
+    bad = run_script("paper/scripts/run_phase.py", "--profile", prof, "--dry_run", check=False)
+    assert bad.returncode == 2 and '"sweep": "steps" [150] are not saved checkpoints' in bad.stderr
+    p.pop("sweep")
+    open(prof, "w").write(json.dumps(p))
+    none = run_script("paper/scripts/run_phase.py", "--profile", prof, "--sweep", check=False)
+    assert none.returncode == 2 and 'has no "sweep" block' in none.stderr
+    # a finished pretraining run from before the sweep block: rerunning phase B would skip it, so say what to do
+    p["sweep"] = {"steps": [100]}
+    open(prof, "w").write(json.dumps(p))
+    pre = runs / "pretrain"
+    for name in ("ckpt_step_0000200.pt", "model_config.json", "pretrain_config.json", "metrics.jsonl"):
+        (pre / name).write_text("stand-in")
+    stale = run_script("paper/scripts/run_phase.py", "--profile", prof, "--sweep", check=False)
+    assert stale.returncode == 2 and "finished without keeping step 100" in stale.stderr
+    assert not (runs / "sweep").exists()  # nothing written

@@ -4,6 +4,7 @@ orchestration").
 
     python paper/scripts/run_phase.py --from-phase A --to-phase F --include-expected-ablation
     python paper/scripts/run_phase.py --from-phase C --to-phase F --profile smoke --seeds 0
+    python paper/scripts/run_phase.py --profile mini --sweep
 
 Each command is printed before it runs, with its output also saved to <runs_dir>/logs/. A step
 whose artifacts are complete (artifacts.py) is skipped; an unfinished one gets its resume flag.
@@ -14,7 +15,9 @@ On failure the orchestrator stops and names the command and its log. Phase C pro
 model first (paper/scripts/probe_base.py) and stops before any suite run, exit code 2, when the
 profile's probe gate fails ("probe": {"gate": {...}}, or "gate": null with a "gate_opt_out" reason). --profile paper uses the
 runbook's exact arguments (configs/profiles/paper.json) plus the controls the runbook lacks
-(ttt_lr0, base_bestofn_flops, the SFT arm); smoke is the tiny CPU version (code paths), mini the
+(ttt_lr0, base_bestofn_flops, the SFT arm) and the sweep over priors (a profile's "sweep" block: the
+main comparison from earlier checkpoints of the pretraining run, each probed, last in phase C; --sweep
+runs it alone, then phase F); smoke is the tiny CPU version (code paths), mini the
 whole experiment on a 2-core CPU in under an hour (configs/profiles/mini.json).
 """
 from __future__ import annotations
@@ -221,6 +224,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     tasks = {s: f"{D}/discovery/{s}.jsonl" for s in ("train", "heldout")}
     pre = profile["pretrain"]
     pre_dir = f"{R}/{pre['run']}"
+    sweep = sweep_settings(profile)
     ckpt = f"{pre_dir}/ckpt_latest.pt"
     sd = profile["sdft"]
     suite = profile["suite"]
@@ -268,7 +272,9 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                         packed["val"], "--out", pre_dir, "--model", pre["model"], "--steps",
                                         str(pre["steps"]), "--seq_len", str(pre["seq_len"]), "--micro_bs",
                                         str(pre["micro_bs"]), "--grad_accum", str(pre["grad_accum"]), *pre["extra"],
-                                        *(["--seed", str(pre["seed"])] if "seed" in pre else [])],
+                                        *(["--seed", str(pre["seed"])] if "seed" in pre else []),
+                                        # the sweep's bases: earlier checkpoints of this run, never pruned
+                                        *(["--keep_steps", ",".join(map(str, sweep["steps"]))] if sweep else [])],
                       done=check_artifacts(pre_dir, "pretrain", steps=pre["steps"])["complete"],
                       resume=["--resume", "auto"], partial=exists(f"{pre_dir}/ckpt_latest.pt"),
                       needs=needs(packed["train"], packed["val"])))
@@ -355,6 +361,8 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                                  "--kl_lambda", "0.1"]))
     for name, flags in ablations:
         steps.append(suite_step("C", name, tasks["heldout"], heldout_ids, ckpt, 0, "ttt", flags))
+    if sweep and sweep["seed"] in full_seeds:  # last in phase C: the main comparison from earlier checkpoints (DESIGN §7, the sweep over priors)
+        steps += sweep_plan(profile, steps, heldout_ids)
     steps.append(suite_step("D", "ttt_train_seed0", tasks["train"], train_ids, ckpt, 0, "ttt", main_flags))
     steps.append(Step("D", "build_sdft", [py, "paper/scripts/build_sdft_from_suite.py", "--suite_root",
                                           f"{R}/suite/ttt_train_seed0", "--tasks_jsonl", tasks["train"], "--out_jsonl",
@@ -397,6 +405,124 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
     return steps
 
 
+# --- the sweep over priors ------------------------------------------------------------------------
+# TTT against best-of-N from bases of increasing competence: earlier checkpoints of the one pretraining
+# run (profile block "sweep": {"steps": [...], "seed": s}). Each point repeats the main comparison
+# (best-of-N, TTT main, FLOPs-matched best-of-N) on the held-out tasks with the main base's tune
+# result, after a probe of that checkpoint (no gate: a base that does not read is a point on the
+# curve). The final checkpoint's point is the main comparison itself, not run twice.
+
+SWEEP_RUNS = {"bestofn": "base_bestofn_seed{}", "ttt": "ttt_main_seed{}", "flops": "base_bestofn_flops_seed{}"}
+
+
+def sweep_settings(profile: dict) -> dict | None:
+    """{"steps": earlier checkpoints, ascending; "seed"} from the profile's "sweep" block, or None
+    without one; a step pretraining never saves is one error line naming the profile key."""
+    block = profile.get("sweep")
+    if not block:
+        return None
+    pre = profile["pretrain"]
+    every = int(flag_value(pre.get("extra", []), "--ckpt_every") or 1000)  # pretrain.py's default
+    steps = block.get("steps")
+    if not isinstance(steps, list) or not steps or not all(isinstance(x, int) for x in steps):
+        raise UserError(f'profile: "sweep": "steps" must be a non-empty list of pretraining steps, got {steps!r}')
+    bad = [x for x in steps if x < 1 or x >= pre["steps"] or x % every]
+    if bad:
+        raise UserError(f'profile: "sweep": "steps" {bad} are not saved checkpoints before the last: multiples of '
+                        f'--ckpt_every {every} below "pretrain": "steps" {pre["steps"]} (the last is the main base)')
+    seed = block.get("seed", profile["seeds"][0])
+    if seed not in profile["seeds"]:
+        raise UserError(f'profile: "sweep": "seed" {seed} is not one of the profile\'s seeds {profile["seeds"]}')
+    return {"steps": sorted(set(steps)), "seed": seed}
+
+
+def sweep_points(profile: dict) -> list[dict]:
+    """The sweep's bases in order of pretraining steps: where each checkpoint is and where its probe
+    and runs go (the manifest's "points"); the last is the main base, its probe and suite."""
+    R, pre = profile["runs_dir"], profile["pretrain"]
+    pre_dir = f"{R}/{pre['run']}"
+    points = [{"step": x, "ckpt": f"{pre_dir}/ckpt_step_{x:07d}.pt", "probe_dir": f"{R}/sweep/step{x:05d}/probe",
+               "suite_dir": f"{R}/sweep/step{x:05d}/suite", "main": False} for x in sweep_settings(profile)["steps"]]
+    return points + [{"step": pre["steps"], "ckpt": f"{pre_dir}/ckpt_latest.pt", "probe_dir": f"{R}/probe",
+                      "suite_dir": f"{R}/suite", "main": True}]
+
+
+def set_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    """argv with the value after `flag` replaced (same length: a tuned step's insertion point holds)."""
+    i = argv.index(flag) + 1
+    return argv[:i] + [value] + argv[i + 1:]
+
+
+def sweep_manifest(profile: dict) -> dict:
+    settings = sweep_settings(profile)
+    R, seed = profile["runs_dir"], settings["seed"]
+    return {"seed": seed, "pretrain_dir": f"{R}/{profile['pretrain']['run']}", "tune": f"{R}/tune/tune.json",
+            "hparams": "the main base's tune result for every point" if tune_settings(profile)
+            else "the profile's suite settings for every point (no tune step)",
+            "runs": {k: v.format(seed) for k, v in SWEEP_RUNS.items()}, "points": sweep_points(profile)}
+
+
+def write_sweep_manifest(profile: dict) -> str:
+    path = os.path.join(profile["runs_dir"], "sweep", "sweep.json")
+    manifest = sweep_manifest(profile)
+    atomic_write_json(path, manifest)
+    return f"{len(manifest['points'])} bases -> {path}"
+
+
+def sweep_plan(profile: dict, steps: list[Step], heldout_ids: list[str] | None) -> list[Step]:
+    """The sweep's steps, made from the main plan's probe and main-comparison steps (same flags, the
+    tune result's included) with another checkpoint and output directory: sweep<step>_probe and
+    sweep<step>_<run> per earlier checkpoint, then the manifest the registry reads."""
+    settings = sweep_settings(profile)
+    by_name = {s.name: s for s in steps}
+    main_ckpt = by_name["probe"].argv[by_name["probe"].argv.index("--ckpt") + 1]
+    names = {k: v.format(settings["seed"]) for k, v in SWEEP_RUNS.items()}
+    out: list[Step] = []
+    for point in sweep_points(profile)[:-1]:
+        ckpt, x = point["ckpt"], point["step"]
+        # pretrain.py keeps this checkpoint only with --keep_steps (added from the profile's block)
+        need_ckpt = (ckpt, "B", f"the step-{x} checkpoint (kept by pretrain.py --keep_steps {x})")
+        probe = by_name["probe"]
+        argv = set_flag(set_flag(probe.argv, "--ckpt", ckpt), "--json_out", f"{point['probe_dir']}/probe.json")
+        out.append(Step("C", f"sweep{x}_probe", argv, done=probe_fresh(point["probe_dir"], ckpt),
+                        needs=[need_ckpt] + [n for n in probe.needs if n[0] != main_ckpt]))
+        for key in ("bestofn", "ttt", "flops"):  # FLOPs-matched best-of-N reads this point's TTT main
+            src = by_name.get(names[key])
+            if src is None:
+                raise UserError(f'profile: "sweep": "seed" {settings["seed"]} has no {names[key]} in the plan '
+                                f'(a main_only seed has no FLOPs-matched best-of-N)')
+            run_dir = f"{point['suite_dir']}/{names[key]}"
+            argv = set_flag(set_flag(src.argv, "--ckpt", ckpt), "--out_root", run_dir)
+            if key == "flops":
+                argv = set_flag(argv, "--flops_from", f"{point['suite_dir']}/{names['ttt']}")
+            kind = "suite_ttt" if key == "ttt" else "suite_bestofn"
+            done = heldout_ids is not None and check_artifacts(run_dir, kind, task_ids=heldout_ids)["complete"]
+            partial = os.path.isdir(run_dir) and any(os.path.exists(os.path.join(run_dir, i, "result.json"))
+                                                     for i in (heldout_ids or []))
+            out.append(Step("C", f"sweep{x}_{names[key]}", argv, done=done, resume=src.resume, partial=partial,
+                            needs=[need_ckpt] + [n for n in src.needs if n[0] != main_ckpt],
+                            tuned=src.tuned, tuned_at=src.tuned_at))
+    out.append(Step("C", "sweep_manifest", [f"{len(out) // 4} earlier bases and the main one -> "
+                                            f"{profile['runs_dir']}/sweep/sweep.json"],
+                    check=lambda: write_sweep_manifest(profile)))
+    return out
+
+
+def stale_sweep_base(profile: dict, steps: list[Step]) -> None:
+    """A finished pretraining run without a sweep checkpoint cannot make it by rerunning phase B (it is
+    complete): say what to do instead, before anything runs."""
+    settings = sweep_settings(profile)
+    pre_dir = f"{profile['runs_dir']}/{profile['pretrain']['run']}"
+    pending = {s.name for s in steps if s.name.startswith("sweep") and not s.done and s.check is None}
+    if not settings or not pending or not check_artifacts(pre_dir, "pretrain", steps=profile["pretrain"]["steps"])["complete"]:
+        return
+    for point in sweep_points(profile)[:-1]:
+        if any(n.startswith(f"sweep{point['step']}_") for n in pending) and not os.path.isfile(point["ckpt"]):
+            raise UserError(f"sweep: no checkpoint {point['ckpt']}: the pretraining run {pre_dir} finished without "
+                            f"keeping step {point['step']} (run before the profile's sweep block gave it --keep_steps); "
+                            f"move {pre_dir} away and rerun phase B, or drop {point['step']} from the profile's sweep")
+
+
 def with_base_seed(profile: dict, seed: int) -> dict:
     """The profile for another base model: pretraining seed `seed`, its runs under
     <runs_dir>_base<seed> (the data of phase A is shared). Spread across base models (DESIGN §7)."""
@@ -429,6 +555,10 @@ def main() -> int:
     p.add_argument("--base_seed", type=int, default=None,
                    help="pretrain another base model with this seed, its runs under <runs_dir>_base<seed> (phase A "
                         "data shared): the spread of a result across base models")
+    p.add_argument("--sweep", action="store_true",
+                   help="run only the profile's sweep over priors (its \"sweep\" block: the main comparison from "
+                        "earlier checkpoints of the pretraining run, each probed) and phase F's tables and figures; "
+                        "needs phases A-C done (make sweep)")
     p.add_argument("--only", default="",
                    help="comma-separated step names to run (e.g. pretrain,tasks,audit_tasks,probe,tune,"
                         "base_bestofn_seed0,ttt_main_seed0); the others are skipped, the probe gate still applies")
@@ -436,7 +566,17 @@ def main() -> int:
     profile, _ = load_profile(args.profile)
     if args.base_seed is not None:
         profile = with_base_seed(profile, args.base_seed)
+    os.chdir(ROOT)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if args.sweep:
+        if not profile.get("sweep"):
+            raise UserError(f'--sweep: profile {args.profile} has no "sweep" block (e.g. "sweep": {{"steps": '
+                            f'[500, 1000, 2000], "seed": 0}}: earlier pretraining checkpoints)')
+        if only or args.from_phase != "A" or args.to_phase != "F":
+            raise UserError("--sweep runs the sweep and phase F: it takes no --only, --from-phase or --to-phase")
+        args.from_phase = "C"
+        only = {s.name for s in plan(profile, profile["seeds"], args.expected)
+                if s.name.startswith("sweep") or s.phase == "F"}
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else profile["seeds"]
     except ValueError:
@@ -446,12 +586,13 @@ def main() -> int:
         raise UserError(f"--from-phase {args.from_phase} comes after --to-phase {args.to_phase}")
     if lo <= PHASES.index("C") <= hi:
         probe_gate_settings(profile)  # a profile without a gate or an opt-out stops now, not after B
-    os.chdir(ROOT)
     # Every input that a phase before --from-phase makes must exist before anything is written.
     known = {s.name for s in plan(profile, seeds, args.expected)}
     if only - known:
         raise UserError(f"--only: no step named {', '.join(sorted(only - known))} (steps: {', '.join(sorted(known))})")
     found = missing_input(select(plan(profile, seeds, args.expected), only), PHASES[lo:hi + 1], args.from_phase)
+    if lo <= PHASES.index("C") <= hi and not args.dry_run:  # before the generic "run phase B first"
+        stale_sweep_base(profile, select(plan(profile, seeds, args.expected), only))
     if found and args.dry_run:  # show the plan anyway, and what a real run would stop on
         print(f"note: a real run stops here: {missing_input_error(found, args.from_phase, args.profile, args.seeds)}",
               flush=True)
