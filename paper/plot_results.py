@@ -10,7 +10,10 @@ bootstrap bands over tasks x seeds (budget_curves); TTT learning: mean sample re
 (and LoRA update norm) averaged over tasks, with 95% bands, TTT main and the lr 0 control
 (ttt_learning); beta and KL traces of the TTT runs (beta_kl); mean best reward against FLOPs per
 task (log x), best-of-N, TTT main, ttt_lr0, random search and the policy, overall and per family, as the
-registry's FLOPs tables give it (flops_curves); the retention (perplexity) bars (retention). The
+registry's FLOPs tables give it (flops_curves); the retention (perplexity) bars (retention); the sweep over
+priors: TTT main minus best-of-N at equal samples and at equal FLOPs against the base's competence (its
+probe's swap gap; its per-sample reward over random answers'), one marker per base, small ones per
+family (sweep; from --sweep, default sweep/sweep.json beside --runs_dir). The
 train-split run (ttt_train_*) is never drawn: every figure is held-out. Runs that are missing are
 skipped with a note.
 """
@@ -34,6 +37,7 @@ from discover_distill.evaluate import bootstrap_ci  # noqa: E402
 from discover_distill.registry import (BASELINES, baseline_flops, flops_arm_runs, flops_grid,  # noqa: E402
                                        flops_seeds, flops_series, load_suite, pooled_flops_curves)
 from discover_distill.stats import best_at, read_best_curve, retention_promotion  # noqa: E402
+from discover_distill.sweep_report import EDGES, manifest_path, read_sweep  # noqa: E402
 from discover_distill.tasks.base import SOLVED  # noqa: E402
 
 ORDER = ["base_bestofn", "ttt_main", "ttt_lr0", "base_bestofn_flops", "ttt_reuse0", "ttt_adapt0", "ttt_kl0",
@@ -187,7 +191,9 @@ def random_search_levels(runs_dir: str, runs: dict) -> tuple[dict | None, str]:
 
 def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
     """Solve rate and mean best reward within N samples, best-of-N vs TTT main, 95% bands over
-    tasks x seeds (best-so-far at N = the last curve point with samples <= N), and random search at
+    tasks x seeds (best-so-far at N = the last curve point with samples <= N; a task whose curve
+    starts above N has no value there, and an N where an arm has none is not drawn: no 0 before
+    TTT's first step), and random search at
     its audited N up to the arms' largest, and the policy's samples the same way (expected levels over
     the held-out tasks: no band)."""
     arms = [("best-of-N (samples-matched)", "base_bestofn", "#666666", "--"), ("TTT main", "ttt_main", "#d9822b", "-")]
@@ -202,12 +208,13 @@ def plot_budget_curves(runs_dir: str, runs: dict, fig_dir: str) -> bool:
         if not curves:
             continue
         used += arm_runs(runs, stem)
-        at = [[best_at(c, n) for c in curves] for n in grid]
-        for ax, vals in ((axes[0], [[float(v >= SOLVED) for v in a] for a in at]), (axes[1], at)):
+        at = {n: [v for c in curves if (v := best_at(c, n, before=None)) is not None] for n in grid}
+        ns = [n for n in grid if at[n]]
+        for ax, vals in ((axes[0], [[float(v >= SOLVED) for v in at[n]] for n in ns]), (axes[1], [at[n] for n in ns])):
             bands = [mean_band(v) for v in vals]
-            ax.plot(grid, [b[0] for b in bands], color=colour, ls=ls, marker="o", ms=3,
+            ax.plot(ns, [b[0] for b in bands], color=colour, ls=ls, marker="o", ms=3,
                     label=f"{label} ({len(curves)} task-seeds)")
-            ax.fill_between(grid, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
+            ax.fill_between(ns, [b[1] for b in bands], [b[2] for b in bands], color=colour, alpha=0.2, lw=0)
     rand, source = random_search_levels(runs_dir, runs)
     if rand:
         pol = rand.get("policy") if isinstance(rand.get("policy"), dict) else None   # older audits have none
@@ -408,10 +415,69 @@ def plot_flops_curves(runs_dir: str, fig_dir: str) -> bool:
     return True
 
 
+SWEEP_STYLE = {"samples": ("#d9822b", "o"), "flops": ("#666666", "s")}
+
+
+def sweep_axes(ev: dict) -> list[tuple[str, str, object]]:
+    """(x key, x label, per-family x) panels the sweep can draw: those with a value at some base."""
+    panels = [("gap", "swap gap, policy answer (nats per answer)", lambda fam: fam.get("gap")),
+              ("reward_ratio", "per-sample reward / random answers'", lambda fam: fam.get("reward_ratio"))]
+    return [pn for pn in panels if any(p["probe"][pn[0]] is not None for p in ev["points"])]
+
+
+def plot_sweep(path: str, fig_dir: str) -> bool:
+    """TTT main minus best-of-N at equal samples and at equal FLOPs (95% paired CIs over tasks) against
+    the competence of each base of the sweep over priors, labelled with its pretraining step; the
+    per-family edges as small markers at the family's own swap gap / reward ratio. The numbers are
+    sweep_report's, as the registry prints them. False (skipped) without a manifest or a base with
+    both a probe and an edge."""
+    ev = read_sweep(path)
+    if ev["manifest"] is None:
+        print(f"note: no sweep over priors ({path}: {ev['why']}; make sweep runs it); sweep figure skipped")
+        return False
+    panels = sweep_axes(ev)
+    drawn = [p for p in ev["points"] if any(p["edges"].values())]
+    if not panels or not drawn:
+        print(f"note: no base of the sweep ({path}) has both a probe and a finished comparison; sweep figure skipped")
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (key, xlabel, fam_x) in zip(axes[0], panels):
+        for e, (_, what) in EDGES.items():
+            colour, marker = SWEEP_STYLE[e]
+            pts = [(p["probe"][key], p["edges"][e], p["step"]) for p in drawn
+                   if p["probe"][key] is not None and p["edges"][e]]
+            if pts:
+                ys = [pb["mean_diff"] for _, pb, _ in pts]
+                err = [[y - pb["ci95"][0] for y, (_, pb, _) in zip(ys, pts)],
+                       [pb["ci95"][1] - y for y, (_, pb, _) in zip(ys, pts)]]
+                ax.errorbar([x for x, _, _ in pts], ys, yerr=err, color=colour, marker=marker, ls="-", capsize=3,
+                            label=f"TTT - {what}")
+                for x, y, (_, _, step) in zip([x for x, _, _ in pts], ys, pts):
+                    ax.annotate(f"step {step}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            fam = [(x, ed[e]["mean_diff"]) for p in drawn for f, ed in p["families"].items()
+                   if ed[e] and (x := fam_x(p["probe"]["families"].get(f) or {})) is not None]
+            if fam:
+                ax.plot(*zip(*fam), ls="none", marker=marker, ms=3, color=colour, alpha=0.35,
+                        label=f"per family ({what})")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("TTT main minus best-of-N, mean best reward")
+        ax.legend(fontsize=7)
+    fig.suptitle("the answer as a function of the prior: one marker per base (95% paired CIs over tasks)",
+                 fontsize=10)
+    fig.tight_layout()
+    save(fig, fig_dir, "sweep")
+    print(f"  sweep from {path}: bases at steps {', '.join(str(p['step']) for p in drawn)}")
+    return True
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="Result figures from the suite runs.")
     p.add_argument("--runs_dir", default="runs/suite", help="directory holding the suite run directories")
     p.add_argument("--fig_dir", default="paper/figs", help="output directory")
+    p.add_argument("--sweep", default="",
+                   help="the sweep over priors' manifest (run_phase.py --sweep); default: sweep/sweep.json beside "
+                        "--runs_dir")
     args = p.parse_args()
     if not os.path.isdir(args.runs_dir):
         raise UserError(f"--runs_dir: not a directory: {args.runs_dir}")
@@ -439,6 +505,7 @@ def main() -> int:
         print("note: no TTT main run with a best-of-N run beside it; flops_curves figure skipped")
     if not plot_retention(args.runs_dir, args.fig_dir):
         print(f"note: no retention_ppl*.json under {args.runs_dir}; retention figure skipped")
+    plot_sweep(args.sweep or manifest_path(args.runs_dir), args.fig_dir)
     return 0
 
 

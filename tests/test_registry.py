@@ -252,10 +252,12 @@ def test_flops_to_reach_a_reward(tmp_path):
 def test_crossover_on_runs(tmp_path):
     suite = R.load_suite(make_flops_suite(tmp_path))
     (c,) = R.flops_crossover(suite)
-    # mean difference TTT main - best-of-N: below 0 up to 30 GFLOPs (0.175 - 0.3), +0.2 at 60 and after; every
-    # task is ahead at 60 and behind at 20, so every resample crosses at 60
+    # the range starts at TTT main's first step (30 GFLOPs; before it TTT has no value, not a 0 best-of-N
+    # leads) and ends at best-of-N's 80. Mean difference TTT main - best-of-N: below 0 at 30 (0.175 - 0.3),
+    # +0.2 at 60 and after; every task is at or behind at 30 and ahead at 60, so a resample crosses at 60
+    # (all-b0 resamples, level at 30, cross back at 80: fewer than 2.5%)
     assert c["x"] == 60 * G and c["ci95"] == [60 * G, 60 * G] and c["boot_share"] == 1.0
-    assert c["direction"] == "treat overtakes" and c["range"] == [10 * G, 80 * G] and c["n"] == 4
+    assert c["direction"] == "treat overtakes" and c["range"] == [30 * G, 80 * G] and c["n"] == 4
     # a TTT that never catches up: no crossover in range
     low = {t: [0.5 * v for v in vals] for t, vals in TTT.items()}
     (c,) = R.flops_crossover(R.load_suite(make_flops_suite(tmp_path / "low", ttt=low)))
@@ -265,7 +267,7 @@ def test_crossover_on_runs(tmp_path):
 def test_flops_series_feeds_the_figure(tmp_path):
     suite = R.load_suite(make_flops_suite(tmp_path, seeds=(0, 1)))
     series = R.flops_series(suite, [25 * G, 85 * G], "fa")
-    assert sorted(series["TTT main"][0]) == [0.0] * 4   # no TTT step within 25 GFLOPs
+    assert series["TTT main"][0] == []                   # below TTT's first step (30 GFLOPs): no value, not 0
     assert sorted(series["TTT main"][1]) == pytest.approx(sorted([0.6, 0.6, 0.3, 0.3]))
     assert series["best-of-N"][1] == []                 # beyond best-of-N's 80 GFLOPs
 
@@ -281,3 +283,74 @@ def test_suite_loading_and_budget(tmp_path):
     assert R.budget(suite)[0] == 24 and R.budget_grid(suite) == [8, 16, 24]
     assert R.paired(suite, "base_bestofn_seed0", "ttt_main_seed0", "best_reward")["mean_diff"] == pytest.approx(
         mean([TTT[t][-1] - BON[t][2] for t, _ in TASKS]))
+
+
+# --- budget curves below an arm's first sample count -----------------------------------------------
+
+BUDGET_STEPS, ROLLOUTS = 15, 32    # budget 480 -> N = 16, 64, 256, 480 on these curves
+BON_SAMPLES = [1, 16, 32, 64, 256, 480]
+BON_AT = {"a0": [0.1, 0.2, 0.2, 0.3, 0.4, 0.5], "a1": [0.0, 0.1, 0.3, 0.3, 0.3, 0.6],
+          "b0": [0.2, 0.2, 0.2, 0.2, 0.5, 0.5], "b1": [0.1, 0.3, 0.3, 0.4, 0.4, 0.4]}
+TTT_START = {"a0": 0.5, "a1": 0.3, "b0": 0.4, "b1": 0.2}   # + 0.05 per step of 32 samples
+
+
+def ttt_points(tid):
+    """TTT main's curve: one entry per step of 32 rollouts; b1's first step is missing (it starts at 64)."""
+    pts = [{"samples": ROLLOUTS * k, "best_so_far": round(TTT_START[tid] + 0.05 * (k - 1), 6)}
+           for k in range(1, BUDGET_STEPS + 1)]
+    return pts[1:] if tid == "b1" else pts
+
+
+def make_budget_suite(root):
+    """Best-of-N's curves start at 1 sample, TTT main's at its first step (32 samples; b1 at 64)."""
+    suite = str(root / "suite")
+    cfg = {"ttt_steps": BUDGET_STEPS, "rollouts": ROLLOUTS}
+    for name, mode, curve in (("base_bestofn_seed0", "bestofn",
+                               lambda t: [{"samples": n, "best_so_far": v} for n, v in zip(BON_SAMPLES, BON_AT[t])]),
+                              ("ttt_main_seed0", "ttt", ttt_points)):
+        rows = [{"task_id": t, "family": f, "mode": mode, "best_reward": curve(t)[-1]["best_so_far"], "samples": 480,
+                 "best_curve": curve(t)} for t, f in TASKS]
+        wjsonl(os.path.join(suite, name, "summary.jsonl"), rows)
+        wjson(os.path.join(suite, name, "config.json"), {"args": {**cfg, "mode": mode}})
+    return suite
+
+
+def test_budget_below_an_arms_first_sample_count_is_na(tmp_path):
+    """At N = 16 TTT main has drawn nothing yet: no level (n/a), and the paired row is kept with no
+    task and n/a, never 0.000; a paired difference is over the tasks both arms have a value at N for."""
+    from discover_distill import registry_render as RR
+
+    suite = R.load_suite(make_budget_suite(tmp_path))
+    assert R.budget_grid(suite) == [16, 64, 256, 480]
+    assert R.at_n(suite, "ttt_main_seed0", 16) == {}
+    assert R.at_n(suite, "ttt_main_seed0", 32) == pytest.approx({"a0": 0.5, "a1": 0.3, "b0": 0.4})  # b1 from 64
+    levels = {lv["arm"]: lv["at"] for lv in R.budget_levels(suite)}
+    assert levels["TTT main"][16]["n"] == 0 and levels["TTT main"][16]["best"] is None
+    assert levels["best-of-N"][16]["best"] == pytest.approx((0.2 + 0.1 + 0.2 + 0.3) / 4)
+    assert levels["TTT main"][64]["n"] == 4 and levels["TTT main"][64]["best"] == pytest.approx(1.6 / 4)
+    paired = {r["N"]: r for r in R.budget_paired(suite)}
+    assert sorted(paired) == [16, 64, 256, 480]                       # the N=16 row is kept ...
+    assert paired[16]["n"] == 0 and paired[16]["best"] is None and paired[16]["solve"] is None   # ... with no value
+    # N = 64: all four tasks, TTT (0.55, 0.35, 0.45, 0.25) minus best-of-N (0.3, 0.3, 0.2, 0.4)
+    assert paired[64]["n"] == 4 and paired[64]["best"]["mean_diff"] == pytest.approx((0.25 + 0.05 + 0.25 - 0.15) / 4)
+    fams = R.budget_families(suite)
+    assert 16 not in fams["fa"]["TTT main"] and fams["fa"]["best-of-N"][16]["best"] == pytest.approx(0.15)
+    assert fams["fb"]["TTT main"][64]["n"] == 2
+    md, tex = RR.budget_section(suite)
+    text = "\n".join(md)
+    for title, at_64 in (("### Mean best reward at N", "0.400 ["), ("### Solve rate at N", "0.000 [")):
+        ttt_row = next(l for l in text.split(title)[1].splitlines() if "| TTT main |" in l)
+        assert ttt_row.split("|")[5].strip() == "n/a" and ttt_row.split("|")[6].strip().startswith(at_64), title
+    assert "| 0 | 16 | 0 | n/a | n/a | n/a |" in text
+    assert "| 0 | 64 | 4 | " in text
+    assert r"0 & 16 & 0 & n/a & n/a \\" in tex["budget_paired"]
+    assert r"0 & TTT main & n/a & 0.000 / 0.400" in tex["budget"]
+
+
+def test_budget_at_the_first_sample_count_of_both_arms(tmp_path):
+    """At N = 32 both arms have a value: the paired difference is over the three tasks whose TTT curve
+    starts there (b1's starts at 64, so it is in no mean at 32)."""
+    suite = R.load_suite(make_budget_suite(tmp_path))
+    a, b = R.at_n(suite, "base_bestofn_seed0", 32), R.at_n(suite, "ttt_main_seed0", 32)
+    assert sorted(a) == ["a0", "a1", "b0", "b1"] and sorted(b) == ["a0", "a1", "b0"]
+    assert sum(b[t] - a[t] for t in b) / 3 == pytest.approx((0.3 + 0.0 + 0.2) / 3)

@@ -38,6 +38,8 @@ def test_best_at():
     assert best_at(curve, 32) == 0.2 and best_at(curve, 63) == 0.2
     assert best_at(curve, 64) == 0.5 and best_at(curve, 1000) == 0.9
     assert best_at([{"samples": 8, "best_so_far": -1.0}], 8) == 0.0
+    assert best_at(curve, 31, before=None) is None    # below the first entry: no value, not 0
+    assert best_at(curve, 32, before=None) == 0.2
     assert best_at([], 5) == 0.0
 
 
@@ -167,5 +169,11 @@ def test_crossover_known_answers():
     assert r["x"] is None and r["ci95"] == [None, None] and r["boot_share"] == 0 and r["direction"] is None
     r = crossover([_flat(0.5)] * 4, [[{"flops": 1, "best_so_far": 0.0}, {"flops": 5, "best_so_far": 0.1}]] * 4)
     assert r["x"] is None and r["range"] == [1, 5]
+    # a TTT whose first step costs 10 and is ahead from it: below 10 it has no value (not a 0 that
+    # best-of-N leads), so there is no crossover, and the range starts at its first point
+    r = crossover([_flat(0.5)] * 4, [_flat(0.8, xs=(10, 1000))] * 4)
+    assert r["x"] is None and r["range"] == [10, 1000] and r["crossings"] == 0
+    r = crossover([_flat(0.5, xs=(1, 5))] * 2, [_flat(0.8, xs=(10, 20))] * 2)   # ranges apart: nothing to compare
+    assert r["x"] is None and r["boot_share"] == 0.0
     with pytest.raises(ValueError):
         crossover([_flat(0.5)], [])

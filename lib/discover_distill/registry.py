@@ -129,7 +129,10 @@ def resolve(path: str | None, runs_dir: str) -> str | None:
 def fnum(x, fmt: str = ".3f") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return NA
-    return format(x, fmt)
+    s = format(x, fmt)
+    if s.startswith("-") and not s.strip("-0.e+"):  # -0.000: float noise below the printed precision, no sign
+        s = ("+" if "+" in fmt else "") + s[1:]
+    return s
 
 
 def human(n, unit: str = "") -> str:
@@ -304,12 +307,15 @@ def policy_answers(suite: Suite) -> tuple[dict[str, float] | None, str]:
 
 
 def at_n(suite: Suite, name: str, n: float) -> dict[str, float]:
-    """task -> best reward within the first n samples (tasks with a curve only)."""
-    return {t: best_at(c, n) for t, c in curves(suite, name).items() if c}
+    """task -> best reward within the first n samples, for the tasks whose curve has an entry at or
+    below n: a task whose curve starts above n (TTT main's first step draws all its rollouts at
+    once) has no value at n, rather than a 0 that would be a number about nothing."""
+    return {t: v for t, c in curves(suite, name).items() if c and (v := best_at(c, n, before=None)) is not None}
 
 
 def budget_levels(suite: Suite) -> list[dict]:
-    """Per seed and arm: solve rate and mean best reward at each N."""
+    """Per seed and arm: solve rate and mean best reward at each N (over the tasks with a value at N;
+    "n" 0 and None levels where the arm has none, e.g. below TTT's first step)."""
     grid = budget_grid(suite)
     out = []
     for s in suite.main_seeds:
@@ -321,13 +327,15 @@ def budget_levels(suite: Suite) -> list[dict]:
 
 
 def budget_paired(suite: Suite) -> list[dict]:
-    """TTT main minus best-of-N at each N, per seed (paired over the tasks both have a curve for)."""
+    """TTT main minus best-of-N at each N, per seed, paired over the tasks both arms have a value
+    at N for; a row with no such task is kept with "n" 0 and "solve", "best" None (rendered n/a)."""
     out = []
     for s in suite.main_seeds:
         for n in budget_grid(suite):
             a, b = at_n(suite, f"base_bestofn_seed{s}", n), at_n(suite, f"ttt_main_seed{s}", n)
             common = sorted(set(a) & set(b))
             if not common:
+                out.append({"seed": s, "N": n, "n": 0, "solve": None, "best": None})
                 continue
             out.append({"seed": s, "N": n, "n": len(common),
                         "solve": paired_bootstrap([float(a[t] >= SOLVED) for t in common],
@@ -337,7 +345,8 @@ def budget_paired(suite: Suite) -> list[dict]:
 
 
 def budget_families(suite: Suite) -> dict[str, dict[str, dict[int, dict]]]:
-    """family -> arm -> N -> {solve, best, n}, seeds pooled (mean over tasks x seeds)."""
+    """family -> arm -> N -> {solve, best, n}, seeds pooled (mean over tasks x seeds with a value at
+    N; an N at which the arm has none is absent)."""
     fam = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     grid = budget_grid(suite)
     for s in suite.main_seeds:
@@ -420,13 +429,17 @@ def values_at(curves_by_task: dict, f: float) -> dict:
 
 
 def reaches(curves_by_task: dict, f: float) -> bool:
-    """Does some task of the arm spend at least f FLOPs?"""
-    return bool(curves_by_task) and f <= max(c[-1]["flops"] for c in curves_by_task.values())
+    """Is f within the arm's range: has some task of it a point at or below f (below its cheapest
+    first point the arm has no value, as on the samples axis before TTT's first step), and does some
+    task spend at least f FLOPs?"""
+    return (bool(curves_by_task) and min(c[0]["flops"] for c in curves_by_task.values()) <= f
+            <= max(c[-1]["flops"] for c in curves_by_task.values()))
 
 
 def arm_level(curves_by_task: dict, f: float, ci: bool = True) -> dict | None:
     """level() within f FLOPs, with "held": some task's run ended below f (its final best is held: a
-    lower bound); None beyond the arm's largest FLOPs (no task reached f)."""
+    lower bound); None outside the arm's range (below its cheapest first point, beyond its largest
+    FLOPs)."""
     if not reaches(curves_by_task, f):
         return None
     lv = level(list(values_at(curves_by_task, f).values()), ci)
@@ -857,6 +870,85 @@ def consolidation_setup(suite: Suite, add) -> None:
         head) if head else None, "headline retention split", "retention_ppl*.json headline")
 
 
+def pooled_paired(suite: Suite, pairs: list[tuple[str, str]]) -> dict | None:
+    """treat minus base best reward over every (run pair, common task): the seeds pooled as task-seed
+    pairs (paired_bootstrap); None when no pair of runs shares a task."""
+    a, b = [], []
+    for base, treat in pairs:
+        x, y = suite.runs.get(base), suite.runs.get(treat)
+        for t in sorted(set(x or {}) & set(y or {})):
+            a.append(float(x[t]["best_reward"]))
+            b.append(float(y[t]["best_reward"]))
+    return paired_bootstrap(a, b) if a else None
+
+
+def side(pb: dict, tol: float = 1e-12) -> int:
+    """+1 when a paired_bootstrap result's 95% CI lies above 0, -1 below, 0 when it contains 0 (a
+    bound within `tol` of 0, float noise, counts as 0): nothing is claimed that the interval does not carry."""
+    lo, hi = pb["ci95"]
+    return 1 if lo > tol else -1 if hi < -tol else 0
+
+
+def verdict(pb: dict, ahead: str, behind: str) -> str:
+    """`ahead` when the 95% CI lies above 0, `behind` below, else no detectable difference."""
+    return {1: ahead, -1: behind, 0: "no detectable difference"}[side(pb)]
+
+
+def diff_words(pb: dict) -> str:
+    return (f"{fnum(pb['mean_diff'], '+.3f')} (95% CI [{fnum(pb['ci95'][0], '+.3f')}, "
+            f"{fnum(pb['ci95'][1], '+.3f')}], {pb['n']} task-seed pairs)")
+
+
+def main_sentence(samples: dict | None, flops: dict | None) -> str:
+    """The main comparison at the full budget in a sentence that is true whichever way it comes out."""
+    if not samples and not flops:
+        return "The main comparison has no finished held-out runs yet."
+    parts = []
+    for pb, what in ((samples, "best-of-N's at equal samples"), (flops, "that of best-of-N given TTT's FLOPs")):
+        if pb:
+            parts.append(f"TTT's mean best reward minus {what} is {diff_words(pb)}: "
+                         + verdict(pb, "TTT is ahead", "best-of-N is ahead"))
+        else:
+            parts.append(f"there is no finished run to compare TTT with {what}")
+    return f"At the full budget, {parts[0]}; {parts[1]}."
+
+
+def consolidation_sentence(suite: Suite, pb: dict | None) -> str:
+    """SDFT against SFT (best-of-N from the consolidated checkpoints), with the gate's caveat."""
+    if not pb:
+        return "SDFT and SFT have no finished held-out runs to compare yet."
+    rej = rejected_methods(suite)
+    note = "".join(f" The gate rejected every {METHOD_LABEL[m]} step, so that model is the base model."
+                   for m in ("sdft", "sft") if m in rej)
+    return (f"Best-of-N's held-out mean best reward from the SDFT checkpoint minus from the SFT checkpoint is "
+            f"{diff_words(pb)}: " + verdict(pb, "SDFT is ahead", "SFT is ahead") + "." + note)
+
+
+def headline_setup(suite: Suite, add) -> None:
+    """The results the abstract states: TTT main minus best-of-N at equal samples and at equal FLOPs,
+    SDFT minus SFT (held-out mean best reward, full budget, seeds pooled as task-seed pairs), each
+    as numbers and as a generated sentence."""
+    samples = pooled_paired(suite, [(f"base_bestofn_seed{s}", f"ttt_main_seed{s}") for s in suite.seeds])
+    flops = pooled_paired(suite, [(f"base_bestofn_flops_seed{s}", f"ttt_main_seed{s}") for s in suite.seeds])
+    e1 = e1_runs(suite)
+    sdft = pooled_paired(suite, [(f["run"], e["run"]) for e in e1 if e["method"] == "sdft" for f in e1
+                                 if f["method"] == "sft" and (f["steps"], f["seed"]) == (e["steps"], e["seed"])])
+    for lab, pb, desc, src in (("MainEdgeSamples", samples, "TTT main minus best-of-N at equal samples",
+                                "ttt_main_seed* - base_bestofn_seed*"),
+                               ("MainEdgeFlops", flops, "TTT main minus FLOPs-matched best-of-N",
+                                "ttt_main_seed* - base_bestofn_flops_seed*"),
+                               ("SDFTMinusSFT", sdft, "SDFT minus SFT, best-of-N from the consolidated checkpoints",
+                                "sdft*_bestofn_seed* - sft*_bestofn_seed*")):
+        src += " summaries, best_reward, paired over task-seed pairs"
+        add(f"dd{lab}", fnum(pb["mean_diff"], "+.3f") if pb else None, desc + " (mean best reward, full budget)", src)
+        add(f"dd{lab}CI", f"[{fnum(pb['ci95'][0], '+.3f')}, {fnum(pb['ci95'][1], '+.3f')}]" if pb else None,
+            "its 95% paired bootstrap CI", src)
+    add("ddMainSentence", main_sentence(samples, flops), "the main comparison in words (generated)",
+        "ddMainEdgeSamples, ddMainEdgeFlops")
+    add("ddConsolidationSentence", consolidation_sentence(suite, sdft), "SDFT vs SFT in words (generated)",
+        "ddSDFTMinusSFT and the gate's promotion records")
+
+
 def setup(suite: Suite) -> list[tuple[str, str, str, str]]:
     """(macro name, value, description, source) for the manuscript's setup macros."""
     items: list[tuple[str, str, str, str]] = []
@@ -864,7 +956,7 @@ def setup(suite: Suite) -> list[tuple[str, str, str, str]]:
     def add(macro, value, desc, source):
         items.append((macro, NA if value is None else str(value), desc, source))
 
-    for part in (pretrain_setup, budget_setup, task_setup, policy_setup, consolidation_setup):
+    for part in (pretrain_setup, budget_setup, task_setup, policy_setup, consolidation_setup, headline_setup):
         part(suite, add)
     return items
 

@@ -61,10 +61,13 @@ def budget_points(budget: float, available=(), anchors=BUDGET_ANCHORS, reference
     return out
 
 
-def best_at(curve: list[dict], n: float, key: str = "samples") -> float:
+def best_at(curve: list[dict], n: float, key: str = "samples", before: float | None = 0.0) -> float | None:
     """Best reward found within the first n samples (or, with key="flops", n FLOPs): the
-    best_so_far of the last curve entry (entries ordered by `key`) with key <= n; 0 when there is none."""
-    best = 0.0
+    best_so_far of the last curve entry (entries ordered by `key`) with key <= n; `before` when there
+    is none. On the samples axis the reports pass before=None: a run whose first entry lies above n
+    (TTT draws a whole step's rollouts at once) has no value at n, and a 0 there is a number about
+    nothing; within F FLOPs a task that has spent nothing yet has found nothing (0)."""
+    best = before
     for c in sorted(curve, key=lambda c: c[key]):
         if c[key] > n:
             break
@@ -223,8 +226,9 @@ def _first_crossings(means: np.ndarray, tol: float) -> np.ndarray:
 def crossover(base: list[list[dict]], treat: list[list[dict]], n_boot: int = 2000, seed: int = 0,
               key: str = "flops", tol: float = 1e-12, chunk: int = 200) -> dict:
     """Where the mean best-so-far curve of `treat` crosses that of `base` against `key`; base[i] and
-    treat[i] are the same task's curves (paired). Within the range both arms reach (from the
-    smallest point of either to the smaller of their largest points) the difference
+    treat[i] are the same task's curves (paired). Within the range both arms reach (from the larger
+    of their cheapest first points, below which one arm has no value yet, to the smaller of their
+    largest points) the difference
     d(x) = mean_i best_at(treat[i], x) - best_at(base[i], x) changes only at curve points; the
     crossover is the first point where d takes the sign opposite to its first non-zero sign.
     CI: 95% percentile bootstrap over tasks (the same resampled tasks on both arms) among the
@@ -233,9 +237,13 @@ def crossover(base: list[list[dict]], treat: list[list[dict]], n_boot: int = 200
     "crossings" (sign changes of d), "ci95", "boot_share"}; x None: no crossover in range."""
     if len(base) != len(treat) or not base:
         raise ValueError("crossover needs two equally long, non-empty lists of curves")
+    lo = max(min(float(p[key]) for c in base for p in c), min(float(p[key]) for c in treat for p in c))
     hi = min(max(float(p[key]) for c in base for p in c), max(float(p[key]) for c in treat for p in c))
     xs = np.unique(np.concatenate([[float(p[key]) for p in c] for c in base + treat]))
-    xs = xs[xs <= hi]
+    xs = xs[(xs >= lo) & (xs <= hi)]
+    if not xs.size:  # the arms' ranges do not overlap: nothing to compare
+        return {"range": [lo, hi], "x": None, "direction": None, "crossings": 0, "ci95": [None, None],
+                "boot_share": 0.0}
     d = step_matrix(treat, xs, key) - step_matrix(base, xs, key)
     means = d.mean(axis=0)
     j = int(_first_crossings(means[None, :], tol)[0])

@@ -6,7 +6,9 @@
 Writes paper/04_results_registry.md (every number with the run it came from) and, under
 --latex_dir (default paper/latex/tables, which paper/latex/main.tex reads):
   setup.tex          \\newcommand macros: model, pretraining, budgets, task counts, the policy baseline, seeds,
-                     promotion
+                     promotion, the headline results the abstract states (TTT main - best-of-N at equal samples
+                     and at equal FLOPs, SDFT - SFT) and the sweep over priors (its bases and trends, in numbers
+                     and in generated sentences)
   main_results.tex   held-out runs at the full budget, with the share of tasks beating the policy's own answer
   budget.tex         solve rate / mean best reward at N samples, best-of-N vs TTT main
   budget_paired.tex  TTT main - best-of-N at each N (paired bootstrap CIs)
@@ -19,6 +21,8 @@ Writes paper/04_results_registry.md (every number with the run it came from) and
   learning.tex       TTT learning: mean sample reward at the first and last step, KL, update norm
   probe.tex          the base-model probe per family (swap gap, well-formed, reward, greedy, best-of-N)
   tune.tex           the TTT settings tried on the train split, scored against best-of-N at equal FLOPs
+  sweep.tex          the sweep over priors: per base (a checkpoint of the pretraining run) its val loss, probe
+                     and TTT main - best-of-N at equal samples and at equal FLOPs (make sweep; --sweep)
 
 Paired comparisons use the same tasks and seed on both sides (bootstrap over tasks). The train
 split run (ttt_train_seed0, which feeds SDFT) never enters a held-out table. Missing inputs are
@@ -36,6 +40,7 @@ from discover_distill.fileio import atomic_write_text
 from discover_distill.probe import read_probe
 from discover_distill.registry import load_suite, read_tune
 from discover_distill.registry_render import render
+from discover_distill.sweep_report import manifest_path, read_sweep
 
 
 def main() -> int:
@@ -51,6 +56,9 @@ def main() -> int:
     p.add_argument("--tune_dir", default="",
                    help="the tune step (tune.json: hyper-parameters chosen on the train split); default: tune/ "
                         "beside --runs_dir")
+    p.add_argument("--sweep", default="",
+                   help="the sweep over priors' manifest (run_phase.py --sweep writes it); default: sweep/sweep.json "
+                        "beside --runs_dir")
     args = p.parse_args()
     if not os.path.isdir(args.runs_dir):
         raise UserError(f"--runs_dir: not a directory: {args.runs_dir}")
@@ -58,7 +66,8 @@ def main() -> int:
     probe = read_probe(args.probe_dir or os.path.join(os.path.dirname(os.path.normpath(args.runs_dir)), "probe"))
     beside = os.path.dirname(os.path.normpath(args.runs_dir))
     tune = read_tune(args.tune_dir or os.path.join(beside, "tune"))
-    md, tex = render(suite, args.runs_dir, probe, tune)
+    sweep = read_sweep(args.sweep or manifest_path(args.runs_dir))
+    md, tex = render(suite, args.runs_dir, probe, tune, sweep)
     atomic_write_text(args.registry, md)
     os.makedirs(args.latex_dir, exist_ok=True)
     for name, text in tex.items():
