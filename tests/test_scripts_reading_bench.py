@@ -33,6 +33,7 @@ def test_seed_profile_overrides_corpus_pretraining_tasks_and_probe():
     assert pre["extra"][-2:] == ["--lr", "1e-3"] and pre["model"] == base["pretrain"]["model"]
     assert t[t.index("--n_heldout") + 1] == "10" and t[t.index("--families") + 1] == "tour,gridpath"
     assert prof["probe"]["gate"] is None and prof["probe"]["gate_opt_out"]
+    assert "sweep" in base and "sweep" not in prof  # 700 steps cannot hold the mini's sweep bases
     # the order lever reaches both the corpus and the policy answer the probe measures
     assert c[c.index("--answer_order") + 1] == "construction" == prof["probe"]["extra"][1]
     sorted_args = rb.parse_args(["--out", "x", "--answer_order", "sorted"])

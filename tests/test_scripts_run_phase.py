@@ -12,6 +12,7 @@ pytestmark = pytest.mark.slow
 def profile(tmp_path, model):
     smoke = json.load(open(f"{ROOT}/configs/profiles/smoke.json"))
     smoke.update(data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"), seeds=[0])
+    smoke.pop("sweep")  # these tests are about the other steps; the sweep's own tests add one
     smoke["corpus"].update(train_lines=400, val_lines=100)
     smoke["tokenizer"].update(vocab_size=512)
     smoke["pretrain"]["seq_len"] = 192  # with 512 pieces a difficulty-1 task line is up to ~150 tokens: one row

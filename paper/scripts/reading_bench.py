@@ -72,6 +72,7 @@ def seed_profile(base: dict, args: argparse.Namespace, seed: int, families: str,
     prof = json.loads(json.dumps(base))
     prof.update(description=f"reading benchmark seed {seed} ({families})", data_dir=f"{root}/data",
                 runs_dir=f"{root}/runs", seeds=[0])
+    prof.pop("sweep", None)  # the benchmark stops at the probe; its step count need not hold the sweep's bases
     c = prof["corpus"]
     c.update(seed=seed, train_lines=args.train_lines, val_lines=max(500, args.train_lines // 20))
     extra = replace_flag(c.get("extra", []), "--families", families)
