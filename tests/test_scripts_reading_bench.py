@@ -55,5 +55,11 @@ def test_reading_bench_runs_end_to_end_and_writes_the_table(tmp_path):
     assert "swap gap, policy answer" in md and "| tour | 0 |" in md and "| tour | 0 |" in proc.stdout
     corpus = (out / "seed0" / "data" / "raw" / "train.txt").read_text().splitlines()
     assert {l.split(":")[1].strip() for l in corpus if l.startswith("Q: ")} <= {"knapsack", "tour"}
+    # a second invocation skips the finished seed and still reports its whole cost, not the skip's
+    first = res["rows"][0]["minutes"]
+    run_script(SCRIPT, "--profile", "smoke", "--out", str(out), "--families", "knapsack,tour", "--seeds", "0",
+               "--steps", "4", "--train_lines", "300", "--per_family", "2", "--samples", "2", timeout=900)
+    again = json.loads((out / "reading.json").read_text())["rows"][0]["minutes"]
+    assert first > 0 and first <= again < first + 1
     bad = run_script(SCRIPT, "--out", str(out), "--families", "nope", check=False)
     assert bad.returncode == 2 and "--families" in bad.stderr and "Traceback" not in bad.stderr

@@ -18,6 +18,7 @@ and seed, with the validation loss and the minutes) goes to stdout, <out>/readin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -91,6 +92,24 @@ def seed_profile(base: dict, args: argparse.Namespace, seed: int, families: str,
     return prof
 
 
+@contextlib.contextmanager
+def seed_clock(root: str):
+    """A seed's wall time summed over every invocation that worked on it (<root>/minutes.json, also
+    written when one is interrupted), so a resumed or finished seed reports its whole cost."""
+    path = os.path.join(root, "minutes.json")
+    try:
+        with open(path) as f:
+            before = float(json.load(f)["minutes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        before = 0.0
+    clock, t0 = {"minutes": before}, time.time()
+    try:
+        yield clock
+    finally:
+        clock["minutes"] = before + (time.time() - t0) / 60
+        atomic_write_json(path, {"minutes": clock["minutes"]})
+
+
 def val_loss(pretrain_dir: str) -> float | None:
     """The last validation loss pretrain.py logged (metrics.jsonl), or None."""
     last = None
@@ -141,14 +160,14 @@ def main() -> int:
         os.makedirs(root, exist_ok=True)
         path = os.path.join(root, "profile.json")
         atomic_write_json(path, seed_profile(base, args, seed, families, os.path.relpath(root, ROOT)))
-        t0 = time.time()
         cmd = [sys.executable, "paper/scripts/run_phase.py", "--profile", path, "--from-phase", "A", "--to-phase",
                "C", "--seeds", "0", "--only", STEPS]
         print(f"reading bench seed {seed}: {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
-        rc = subprocess.call(cmd, cwd=ROOT)
+        with seed_clock(root) as clock:
+            rc = subprocess.call(cmd, cwd=ROOT)
         if rc != 0:
             raise UserError(f"seed {seed}: run_phase.py failed (exit {rc}); logs under {root}/runs/logs")
-        minutes = (time.time() - t0) / 60
+        minutes = clock["minutes"]
         with open(os.path.join(root, "runs", "probe", "probe.json")) as f:
             probe = json.load(f)
         loss = val_loss(os.path.join(root, "runs", base["pretrain"]["run"]))
@@ -162,8 +181,8 @@ def main() -> int:
     atomic_write_text(os.path.join(out, "reading.md"), "\n".join([f"`{cmdline}`", "", *md]) + "\n")
     atomic_write_json(os.path.join(out, "reading.json"), {"command": cmdline, "rows": rows})
     print("\n".join(md))
-    print(f"wrote {out}/reading.md and reading.json (minutes: each seed's wall time; a resumed seed counts "
-          f"only its resumed part)")
+    print(f"wrote {out}/reading.md and reading.json (minutes: each seed's wall time over every invocation "
+          f"that worked on it, <out>/seed<N>/minutes.json)")
     return 0
 
 
