@@ -202,23 +202,30 @@ def test_a_blind_probe_stops_phase_c_before_any_suite_run(tmp_path):
     assert gate["passed"] is False and len(gate["failed"]) == 4 and gate["opt_out"] is None
 
 
-def test_the_minis_partial_gate_passes_a_base_that_reads_the_format_and_records_its_note(tmp_path):
-    # well formed and above random search, but blind to the instance: the mini's gate (format and
-    # best-of-N only: its bases' swap gap is not yet reliable) lets it through, and gate.json carries
-    # the note saying what was not gated
-    probe = {"families": BLIND["families"], "overall": dict(BLIND["overall"], well_formed=0.88, best_of_n=0.55)}
-    prof, runs = phase_c_ready(tmp_path, probe, gate="mini")
+def test_the_minis_partial_gate_passes_a_base_that_reads_two_families_and_records_its_note(tmp_path):
+    # the mini's gate checks what both of its recipe's bases reach (a swap gap >= 1 nat in 2 families,
+    # format, reward, best-of-N) and gate.json carries the note naming what is not gated yet
+    fams = {"knapsack": {"swap_gap": 2.1, "policy_swap_gap": 5.0}, "golomb": {"swap_gap": 0.1, "policy_swap_gap": 2.3},
+            "tour": {"swap_gap": -0.01, "policy_swap_gap": 0.02}}
+    overall = dict(BLIND["overall"], well_formed=0.83, reward=0.06, best_of_n=0.55)
+    prof, runs = phase_c_ready(tmp_path, {"families": fams, "overall": overall}, gate="mini")
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
     assert f"[C] probe_gate: passed ({runs / 'probe' / 'probe.json'})" in proc.stdout, proc.stdout + proc.stderr
     gate = json.load(open(runs / "probe" / "gate.json"))
     note = json.load(open(f"{ROOT}/configs/profiles/mini.json"))["probe"]["gate_note"]
     assert gate["passed"] is True and gate["failed"] == [] and gate["note"] == note and "swap gap" in note
-    # the same base below the mini's well-formed bar stops before the suite
-    (runs / "probe" / "probe.json").write_text(json.dumps(dict(probe, overall=dict(probe["overall"], well_formed=0.8))))
+    # the same base reading one family only (golomb's read on the optimal answer does not count) stops
+    one = dict(fams, golomb={"swap_gap": 2.3, "policy_swap_gap": 0.1})
+    (runs / "probe" / "probe.json").write_text(json.dumps({"families": one, "overall": overall}))
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
-    assert proc.returncode == 2 and "well-formed share 0.80 < 0.85" in proc.stderr
+    assert proc.returncode == 2 and "swap gap below 1 nats in 2 of 3 families" in proc.stderr, proc.stderr
+    # and so does a base that reads but writes too few well-formed answers
+    (runs / "probe" / "probe.json").write_text(json.dumps({"families": fams, "overall": dict(overall, well_formed=0.7)}))
+    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      check=False)
+    assert proc.returncode == 2 and "well-formed share 0.70 < 0.8" in proc.stderr and "swap gap" not in proc.stderr
 
 
 def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path):
@@ -362,6 +369,11 @@ def test_the_sweep_plan_names_its_checkpoints_keeps_them_and_skips_finished_poin
         assert f"[C] skip sweep100_{r} (complete)" in out
     assert sweep_lines(out)["sweep200_base_bestofn_seed0"].rstrip().endswith("--resume")
     assert "[C] skip ttt_main_seed0 (not in --only)" in out and "[F] tables:" in out  # the sweep and phase F only
+    # --only leaves the sweep out, manifest included (a second base's run writes no empty sweep), not the gate
+    only = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                      "--only", "probe,base_bestofn_seed0", "--dry_run").stdout
+    assert "[C] skip sweep_manifest (not in --only)" in only and "[C] probe_gate: " in only
+    assert "[C] skip probe_gate" not in only
     # a seed without the controls has no sweep (make phase-C SEED=1 on a main-only seed still plans)
     p["main_only_seeds"], p["seeds"] = [1], [0, 1]
     open(prof, "w").write(json.dumps(p))

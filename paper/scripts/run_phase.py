@@ -50,6 +50,7 @@ class Step:
     resume: list[str] = field(default_factory=list)  # flags added when partial output exists
     partial: bool = False
     check: Callable[[], str] | None = None  # an in-process step (argv: its description): returns its line
+    always: bool = False        # runs whatever --only names (the probe gate: a filter must not skip it)
     needs: list[tuple[str, str, str]] = field(default_factory=list)  # inputs: (path, phase that makes it, what)
     skip_reason: str = "complete"
     tuned: str | None = None    # "ttt" | "bestofn": the tune step's flags for this arm go in at run time
@@ -305,7 +306,7 @@ def plan(profile: dict, seeds: list[int], expected: bool) -> list[Step]:
                                      "--seed", str(pr.get("seed", 0)), *pr.get("extra", [])],
                       done=probe_fresh(probe_dir, ckpt), needs=needs(ckpt, tok_model, tasks["heldout"])))
     steps.append(Step("C", "probe_gate", gate_description(profile, probe_dir),
-                      check=lambda: check_probe_gate(profile, probe_dir)))
+                      check=lambda: check_probe_gate(profile, probe_dir), always=True))
     # Both arms' hyper-parameters chosen on train-split tasks (DESIGN §7): tune_ttt.py writes
     # <runs_dir>/tune/tune.json, whose flags every suite run of that arm then carries.
     tuning = tune_settings(profile)
@@ -533,12 +534,12 @@ def with_base_seed(profile: dict, seed: int) -> dict:
 
 
 def select(steps: list[Step], only: set[str]) -> list[Step]:
-    """--only: every step not named is treated as done (in-process checks such as the probe gate
-    always run, so a filter cannot skip the gate)."""
+    """--only: every step not named is treated as done, except the probe gate (`always`: a filter
+    cannot skip it). In-process outputs such as the sweep manifest follow the filter like any step."""
     if not only:
         return steps
     for step in steps:
-        if step.name not in only and step.check is None:
+        if step.name not in only and not step.always:
             step.done, step.skip_reason = True, "not in --only"
     return steps
 
