@@ -116,3 +116,14 @@ def test_plain_config_is_the_mhc_config_with_mhc_off():
     # the only extra parameters are the coefficient maps: phi, 3 alphas, biases, per sublayer
     n = mhc.mhc_streams
     assert n_mhc - n_plain == 2 * mhc.n_layers * (n * mhc.d_model * (n * n + 2 * n) + 3 + 2 * n + n * n)
+
+
+@pytest.mark.parametrize("lever", sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "configs", "levers"))))
+def test_shape_levers_keep_the_minis_parameter_count(lever):
+    """A model-shape lever of the reading benchmark (configs/levers/) changes heads, depth or width
+    at equal parameters (within 1%), so a difference in reading is the shape's, not the size's."""
+    mini, n_mini = param_count("model_mhc_mini")
+    shape, n = param_count(os.path.join("levers", lever))
+    assert abs(n - n_mini) <= 0.01 * n_mini, (n, n_mini)
+    assert (shape.n_heads, shape.n_layers, shape.d_model) != (mini.n_heads, mini.n_layers, mini.d_model)
+    assert shape.d_model % shape.n_heads == 0 and (shape.d_model // shape.n_heads) % 2 == 0  # RoPE pairs
