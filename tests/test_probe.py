@@ -102,15 +102,21 @@ def test_answer_tokens_are_the_corpus_lines_tail_plus_eos():
 
 def test_swap_gap_is_large_for_a_reader_and_about_zero_for_a_blind_model(reader, blind):
     read = P.swap_nlls(reader, TOK, [(FAMILY, TASKS)], seed=0)
-    gaps = [s - o for o, s, _ in read]
-    assert len(read) == len(TASKS) and all(n == 2 for _, _, n in read)   # the letter and EOS
+    gaps = [s - o for o, s, *_ in read]
+    assert len(read) == len(TASKS) and all(n == 2 for _, _, n, _ in read)   # the letter and EOS
     assert sum(gaps) / len(gaps) > 1.0
-    blind_gaps = [s - o for o, s, _ in P.swap_nlls(blind, TOK, [(FAMILY, TASKS)], seed=0)]
+    # per token: the gap sums to the answer's, and sits on the letter the prompt names, not on the EOS
+    assert all(sum(by) == pytest.approx(s - o, abs=1e-4) for o, s, _, by in read)
+    on_letter, on_eos = (sum(by[k] for *_, by in read) / len(read) for k in (0, 1))
+    assert on_letter > 1.0 and on_letter > 0.75 * (on_letter + on_eos)   # most of it on the letter
+    blind_gaps = [s - o for o, s, *_ in P.swap_nlls(blind, TOK, [(FAMILY, TASKS)], seed=0)]
     assert abs(sum(blind_gaps) / len(blind_gaps)) < 0.3
     # families share the batched pass without changing each other's numbers; one task: nothing to swap with
     both = P.swap_nlls(reader, TOK, [(FAMILY, TASKS[:1]), (FAMILY, TASKS[1:6])], seed=0)
     alone = P.swap_nlls(reader, TOK, [(FAMILY, TASKS[1:6])], seed=0)
-    assert both[0] is None and both[1:] == [pytest.approx(x, abs=1e-4) for x in alone]
+    assert both[0] is None
+    for x, y in zip(both[1:], alone):
+        assert x[:3] == pytest.approx(y[:3], abs=1e-4) and x[3] == pytest.approx(y[3], abs=1e-4)
 
 
 def test_sequence_nll_batches_agree_with_one_at_a_time(reader):
@@ -130,6 +136,9 @@ def test_probe_result_reads_the_reader_and_flags_the_blind_model(reader, blind):
     # the policy's answer is the optimal one here: the same gap, and it is reported next to it
     assert fam["policy_swap_gap"] == pytest.approx(fam["swap_gap"]) and fam["policy_reward"] == 1.0
     assert all(r["policy_swap_gap"] is not None for r in good["tasks"])
+    letter, eos = fam["policy_swap_gap_by_token"]          # the read is on the letter, not the EOS
+    assert letter > 1.0 and letter > 0.75 * (letter + eos)
+    assert letter + eos == pytest.approx(fam["policy_swap_gap"], abs=1e-4)
     header, rows = P.TABLE_HEADER, P.table(good)
     assert header[2].startswith("swap gap, policy answer") and rows[0][2] == rows[0][3]
     assert fam["well_formed"] > 0.9 and fam["random_well_formed"] == 1.0
@@ -147,6 +156,13 @@ def test_probe_result_reads_the_reader_and_flags_the_blind_model(reader, blind):
     no_policy = type("NoPolicy", (CopyLetter,), {"heuristic": TaskFamily.heuristic})()
     other = P.probe(reader, TOK, [(no_policy, groups[0][1])], s, log=lambda _: None)["families"]["copy"]
     assert other["policy_swap_gap"] is None and other["policy_reward"] is None and other["swap_gap"] > 1.0
+
+
+def test_gap_by_token_averages_the_tasks_that_reach_each_token():
+    rows = [{"policy_swap_gap_by_token": [2.0, 0.0, 1.0]}, {"policy_swap_gap_by_token": [1.0, 0.5]},
+            {"policy_swap_gap_by_token": None}]
+    assert P.gap_by_token(rows) == [1.5, 0.25, 1.0]
+    assert P.gap_by_token([{"policy_swap_gap_by_token": None}]) == []
 
 
 def result(gaps, well_formed=0.95, reward=0.3, random_reward=0.1, best=0.8, random_best=0.6):

@@ -53,6 +53,13 @@ def test_reading_bench_runs_end_to_end_and_writes_the_table(tmp_path):
     assert all(r["policy_swap_gap"] is not None and r["val_loss"] is not None for r in res["rows"])
     md = (out / "reading.md").read_text()
     assert "swap gap, policy answer" in md and "| tour | 0 |" in md and "| tour | 0 |" in proc.stdout
+    # by answer token: a tour answer is one letter per point and the EOS, and its gaps sum to the answer's
+    tour = res["rows"][1]
+    probe = json.loads((out / "seed0" / "runs" / "probe" / "probe.json").read_text())
+    lengths = {r["policy_answer_tokens"] for r in probe["tasks"] if r["family"] == "tour"}
+    assert lengths == {len(tour["policy_swap_gap_by_token"])} and lengths.pop() >= 9   # 8 points or more, EOS
+    assert sum(tour["policy_swap_gap_by_token"]) == pytest.approx(tour["policy_swap_gap"], abs=1e-3)
+    assert "by answer token" in md and "(EOS)" in md.split("by answer token")[1]
     corpus = (out / "seed0" / "data" / "raw" / "train.txt").read_text().splitlines()
     assert {l.split(":")[1].strip() for l in corpus if l.startswith("Q: ")} <= {"knapsack", "tour"}
     # a second invocation skips the finished seed and still reports its whole cost, not the skip's

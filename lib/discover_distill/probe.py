@@ -95,26 +95,34 @@ def answer_ids(tok, prompt_text: str, answer: str) -> list[int]:
 
 
 @torch.no_grad()
-def sequence_nll(model, tok, prompt_texts: list[str], answers: list[list[int]], dtype=torch.float32,
-                 batch: int = 128) -> list[float]:
-    """NLL in nats of each token list `answers[i]` after the plain prompt `prompt_texts[i]` (a
+def token_nlls(model, tok, prompt_texts: list[str], answers: list[list[int]], dtype=torch.float32,
+               batch: int = 128) -> list[list[float]]:
+    """NLL in nats of every token of `answers[i]` after the plain prompt `prompt_texts[i]` (a
     document starts right after EOS, as in the corpus), batched forwards with the prompt's cache."""
-    out: list[float] = []
+    out: list[list[float]] = []
     for b in range(0, len(prompt_texts), batch):
         ids = [prompt_ids(tok, prompts.plain_prompt(p)) for p in prompt_texts[b:b + batch]]
-        logp, _ = completion_logprobs(model, ids, answers[b:b + batch], list(range(len(ids))), None, dtype,
+        chunk = answers[b:b + batch]
+        logp, _ = completion_logprobs(model, ids, chunk, list(range(len(ids))), None, dtype,
                                       vocab_limit=tok.vocab_size)
-        out += (-logp.sum(1)).tolist()
+        out += [(-row[:len(a)]).tolist() for row, a in zip(logp, chunk)]
     return out
+
+
+def sequence_nll(model, tok, prompt_texts: list[str], answers: list[list[int]], dtype=torch.float32,
+                 batch: int = 128) -> list[float]:
+    """NLL in nats of each whole answer (token_nlls summed)."""
+    return [sum(x) for x in token_nlls(model, tok, prompt_texts, answers, dtype, batch)]
 
 
 def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dtype=torch.float32,
               answer=optimal_answer) -> list[tuple[float, float, int] | None]:
     """For every task of every (family, tasks) group, in order: (own NLL, swapped NLL, answer
-    tokens) of its answer (`answer(family, task, seed)`: the optimal one by default) after its own
-    prompt and after the next task's of the same family (cyclically; the same answer tokens both
-    times); None in a family of one task or where `answer` gives None. One batched pass for all
-    families: a forward costs the same fixed overhead whatever its rows."""
+    tokens, swapped minus own NLL of each answer token) of its answer (`answer(family, task, seed)`:
+    the optimal one by default) after its own prompt and after the next task's of the same family
+    (cyclically; the same answer tokens both times); None in a family of one task or where `answer`
+    gives None. One batched pass for all families: a forward costs the same fixed overhead whatever
+    its rows."""
     own, swapped, answers, index = [], [], [], []
     for family, tasks in groups:
         for i, t in enumerate(tasks):
@@ -126,9 +134,10 @@ def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dt
             swapped.append(tasks[(i + 1) % len(tasks)]["prompt"])
             answers.append(answer_ids(tok, prompts.plain_prompt(t["prompt"]), text))
             index.append(len(answers) - 1)
-    nll = sequence_nll(model, tok, own + swapped, answers + answers, dtype) if answers else []
+    nll = token_nlls(model, tok, own + swapped, answers + answers, dtype) if answers else []
     k = len(answers)
-    return [None if j is None else (nll[j], nll[k + j], len(answers[j])) for j in index]
+    return [None if j is None else (sum(nll[j]), sum(nll[k + j]), len(answers[j]),
+                                    [s - o for o, s in zip(nll[j], nll[k + j])]) for j in index]
 
 
 def sample_completions(model, tok, tasks: list[dict], s: ProbeSettings, dtype=torch.float32,
@@ -165,13 +174,14 @@ def task_row(family, task: dict, texts: list[str], greedy_text: str, swap: tuple
     """Every per-task quantity the summary needs, for one task's samples against its random answers."""
     spec, rand = task["spec"], random_answers(family, task, s.samples, s.seed)
     rewards, rand_rewards = [family.reward(spec, x) for x in texts], [family.reward(spec, x) for x in rand]
-    own, swapped, n_tok = swap or (None, None, None)
-    p_own, p_swapped, p_tok = policy_swap or (None, None, None)
+    own, swapped, n_tok, _ = swap or (None, None, None, None)
+    p_own, p_swapped, p_tok, p_by_token = policy_swap or (None, None, None, None)
     policy = policy_answer(family, task, s.answer_order)
     return {"task_id": task["task_id"], "family": family.name, "own_nll": own, "swapped_nll": swapped,
             "answer_tokens": n_tok, "swap_gap": None if swap is None else swapped - own,
             "policy_own_nll": p_own, "policy_swapped_nll": p_swapped, "policy_answer_tokens": p_tok,
             "policy_swap_gap": None if policy_swap is None else p_swapped - p_own,
+            "policy_swap_gap_by_token": p_by_token,
             "policy_reward": None if policy is None else family.reward(spec, policy),
             "well_formed": _mean([float(family.well_formed(spec, x)) for x in texts]),
             "random_well_formed": _mean([float(family.well_formed(spec, x)) for x in rand]),
@@ -185,6 +195,15 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+def gap_by_token(rows: list[dict]) -> list[float]:
+    """The policy-answer swap gap at each answer token (the EOS last), averaged over the tasks whose
+    answer reaches that token: which steps of the policy the base reads. Answers of a family mostly
+    share a length (a permutation's letters); where they do not, later tokens average fewer tasks."""
+    by_task = [r.get("policy_swap_gap_by_token") or [] for r in rows]
+    longest = max((len(t) for t in by_task), default=0)
+    return [_mean([t[k] for t in by_task if len(t) > k]) for k in range(longest)]
+
+
 def summarise(rows: list[dict]) -> dict:
     """The five measures over task rows (one family's, or all of them pooled). Distinct greedy
     answers are counted within each family: over several families it is their task-weighted mean."""
@@ -195,6 +214,7 @@ def summarise(rows: list[dict]) -> dict:
     reward, rand = _mean([r["reward"] for r in rows]), _mean([r["random_reward"] for r in rows])
     return {"n_tasks": len(rows), "swap_gap": _mean(gaps), "swap_gap_ci95": [lo, hi],
             "policy_swap_gap": _mean(p_gaps), "policy_swap_gap_ci95": [p_lo, p_hi],
+            "policy_swap_gap_by_token": gap_by_token(rows),
             "policy_reward": _mean([r.get("policy_reward") for r in rows]),
             "own_nll": _mean([r["own_nll"] for r in rows]), "swapped_nll": _mean([r["swapped_nll"] for r in rows]),
             "answer_tokens": _mean([r["answer_tokens"] for r in rows]),

@@ -140,6 +140,22 @@ def table(rows: list[dict]) -> list[str]:
     return out
 
 
+def by_token_table(rows: list[dict], width: int = 12) -> list[str]:
+    """Per family and seed, the policy-answer swap gap at each of the answer's first `width` tokens
+    (probe.gap_by_token): which steps of the policy the base reads; "EOS" marks the answer's end."""
+    rows = [r for r in rows if r["family"] != "overall"]
+    longest = min(width, max((len(r.get("policy_swap_gap_by_token") or []) for r in rows), default=0))
+    if not longest:
+        return []
+    out = ["| family | seed | " + " | ".join(f"t{k + 1}" for k in range(longest)) + " |",
+           "|---|---|" + "---|" * longest]
+    for r in rows:
+        gaps = r.get("policy_swap_gap_by_token") or []
+        cells = [fmt(g) + (" (EOS)" if k == len(gaps) - 1 else "") for k, g in enumerate(gaps[:longest])]
+        out.append(f"| {r['family']} | {r['seed']} | " + " | ".join(cells + [""] * (longest - len(cells))) + " |")
+    return out
+
+
 def main() -> int:
     args = parse_args()
     if args.steps < 1 or args.train_lines < 1 or args.per_family < 2 or args.samples < 1:
@@ -174,9 +190,14 @@ def main() -> int:
         for name, v in sorted(probe["families"].items()) + [("overall", probe["overall"])]:
             rows.append({"family": name, "seed": seed, "val_loss": loss, "minutes": minutes,
                          **{k: v.get(k) for k in ("policy_swap_gap", "policy_swap_gap_ci95", "swap_gap",
-                                                  "reward_ratio", "well_formed", "policy_reward", "reward")}})
+                                                  "reward_ratio", "well_formed", "policy_reward", "reward",
+                                                  "policy_swap_gap_by_token")}})
     rows.sort(key=lambda r: (r["family"] == "overall", r["family"], r["seed"]))
     md = table(rows)
+    steps = by_token_table(rows)
+    if steps:   # probes written before the per-token gap have none
+        md += ["", "Swap gap on the policy's answer by answer token (nats, mean over tasks; where the base "
+                   "reads along the answer):", "", *steps]
     cmdline = " ".join(shlex.quote(a) for a in sys.argv)
     atomic_write_text(os.path.join(out, "reading.md"), "\n".join([f"`{cmdline}`", "", *md]) + "\n")
     atomic_write_json(os.path.join(out, "reading.json"), {"command": cmdline, "rows": rows})
