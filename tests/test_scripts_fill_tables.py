@@ -548,6 +548,14 @@ def test_probe_section_and_the_gate_in_words(tmp_path):
     ptex = (tex / "probe.tex").read_text()
     assert r"\end{tabular}" in ptex and "golomb & 20 & 0.250 [0.000, 0.500] & 0.050 [-0.100, 0.200]" in ptex
     assert "overall" in ptex
+    assert "by answer token" not in sec   # an old probe.json has no per-token gap
+    # a probe with the per-token gap: a second table, one row per family that has it, the EOS marked
+    with_steps = json.loads(json.dumps(PROBE))
+    with_steps["families"]["tour"]["policy_swap_gap_by_token"] = [3.0, 0.4, 0.1]
+    wjson(str(probe / "probe.json"), with_steps)
+    steps = section(fill(tmp_path, suite)[0], "Base model probe").split("by answer token")[1]
+    assert table_row(steps, "tour") == ["tour", "+3.00", "+0.40", "+0.10 (EOS)"] and "| golomb |" not in steps
+    wjson(str(probe / "probe.json"), PROBE)
     # a profile that opted out: said in words with its reason; a passed gate names its thresholds
     wjson(str(probe / "gate.json"), {"thresholds": None, "opt_out": "the smoke model is tiny", "failed": [],
                                      "passed": True})

@@ -289,6 +289,20 @@ def table(result: dict) -> list[list[str]]:
     return rows
 
 
+def by_token_rows(result: dict, width: int = 12) -> list[list[str]]:
+    """[family, cell per answer token] for each family with a per-token gap (gap_by_token), its
+    first `width` tokens; the answer's last token (the EOS where the answer ends within `width`)
+    is marked. [] for a probe written before the per-token gap."""
+    fams = result.get("families") if isinstance(result.get("families"), dict) else {}
+    rows = []
+    for name, v in sorted(fams.items()):
+        gaps = (v.get("policy_swap_gap_by_token") if isinstance(v, dict) else None) or []
+        if gaps:
+            rows.append([name] + [_fmt(g, "+.2f") + (" (EOS)" if k == len(gaps) - 1 else "")
+                                  for k, g in enumerate(gaps[:width])])
+    return rows
+
+
 def _gap_cell(v: dict, key: str) -> str:
     ci = v.get(f"{key}_ci95")
     lo, hi = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)

@@ -10,7 +10,7 @@ import os
 
 from . import registry as R
 from . import sweep_report as S
-from .probe import TABLE_HEADER as PROBE_HEADER, table as probe_table
+from .probe import TABLE_HEADER as PROBE_HEADER, by_token_rows, table as probe_table
 from .registry import METHOD_LABEL, NA, fnum
 from .stats import BUDGET_ANCHORS, BUDGET_REFERENCE, tasks_needed
 from .tasks.base import SOLVED
@@ -112,6 +112,13 @@ def probe_section(ev: dict) -> tuple[list[str], dict[str, str]]:
                "distinct greedy answers / tasks. Best-of-N: mean best of the N samples / random search's best of N "
                "random answers.", "", "| " + " | ".join(PROBE_HEADER) + " |", "|---" * len(PROBE_HEADER) + "|"]
         md += ["| " + " | ".join(row) + " |" for row in probe_table(res)] + [""]
+        steps = by_token_rows(res)
+        if steps:
+            width = max(len(r) for r in steps) - 1
+            md += ["Swap gap on the policy's answer by answer token (nats, mean over tasks; which steps of the "
+                   "policy the base reads):", "", "| family | " + " | ".join(f"t{k + 1}" for k in range(width)) + " |",
+                   "|---" * (width + 1) + "|"]
+            md += ["| " + " | ".join(r + [""] * (width + 1 - len(r))) + " |" for r in steps] + [""]
     md.append(gate_words(ev["gate"], ev["gate_path"]))
     rows = probe_table(res) if res is not None else []
     tex = tex_table("lr" + "c" * (len(PROBE_HEADER) - 2), [tex_escape(h) for h in PROBE_HEADER],

@@ -81,10 +81,8 @@ def main() -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         say(" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    for name, v in sorted(result["families"].items()):
-        gaps = v.get("policy_swap_gap_by_token") or []
-        if gaps:
-            say(f"{name}: policy-answer swap gap by answer token " + " ".join(f"{g:.2f}" for g in gaps))
+    for name, *cells in P.by_token_rows(result, width=64):
+        say(f"{name}: policy-answer swap gap by answer token {' '.join(cells)}")
     say(f"wrote {args.json_out} in {time.time() - t0:.1f}s")
     return 0
 
