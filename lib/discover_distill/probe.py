@@ -116,7 +116,7 @@ def sequence_nll(model, tok, prompt_texts: list[str], answers: list[list[int]], 
 
 
 def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dtype=torch.float32,
-              answer=optimal_answer) -> list[tuple[float, float, int] | None]:
+              answer=optimal_answer) -> list[tuple[float, float, int, list[float]] | None]:
     """For every task of every (family, tasks) group, in order: (own NLL, swapped NLL, answer
     tokens, swapped minus own NLL of each answer token) of its answer (`answer(family, task, seed)`:
     the optimal one by default) after its own prompt and after the next task's of the same family
