@@ -119,12 +119,14 @@ def test_swap_gap_is_large_for_a_reader_and_about_zero_for_a_blind_model(reader,
         assert x[:3] == pytest.approx(y[:3], abs=1e-4) and x[3] == pytest.approx(y[3], abs=1e-4)
 
 
-def test_sequence_nll_batches_agree_with_one_at_a_time(reader):
+def test_token_nlls_batches_agree_with_one_at_a_time(reader):
     prompts = [t["prompt"] for t in TASKS[:5]]
     answers = [P.answer_ids(TOK, f"Q: {p} A:", "c") for p in prompts]
-    together = P.sequence_nll(reader, TOK, prompts, answers, batch=64)
-    alone = [P.sequence_nll(reader, TOK, [p], [a])[0] for p, a in zip(prompts, answers)]
-    assert together == pytest.approx(alone, abs=1e-4)
+    together = P.token_nlls(reader, TOK, prompts, answers, batch=64)
+    alone = [P.token_nlls(reader, TOK, [p], [a])[0] for p, a in zip(prompts, answers)]
+    assert [len(x) for x in together] == [len(a) for a in answers]
+    for x, y in zip(together, alone):
+        assert x == pytest.approx(y, abs=1e-4)
 
 
 def test_probe_result_reads_the_reader_and_flags_the_blind_model(reader, blind):

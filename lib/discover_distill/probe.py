@@ -109,12 +109,6 @@ def token_nlls(model, tok, prompt_texts: list[str], answers: list[list[int]], dt
     return out
 
 
-def sequence_nll(model, tok, prompt_texts: list[str], answers: list[list[int]], dtype=torch.float32,
-                 batch: int = 128) -> list[float]:
-    """NLL in nats of each whole answer (token_nlls summed)."""
-    return [sum(x) for x in token_nlls(model, tok, prompt_texts, answers, dtype, batch)]
-
-
 def swap_nlls(model, tok, groups: list[tuple[object, list[dict]]], seed: int, dtype=torch.float32,
               answer=optimal_answer) -> list[tuple[float, float, int, list[float]] | None]:
     """For every task of every (family, tasks) group, in order: (own NLL, swapped NLL, answer

@@ -29,6 +29,7 @@ import time
 from discover_distill.cli import UserError, run
 from discover_distill.config import load_profile
 from discover_distill.fileio import atomic_write_json, atomic_write_text
+from discover_distill.probe import by_token_rows
 from discover_distill.tasks import FAMILIES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,8 +151,7 @@ def by_token_table(rows: list[dict], width: int = 12) -> list[str]:
     out = ["| family | seed | " + " | ".join(f"t{k + 1}" for k in range(longest)) + " |",
            "|---|---|" + "---|" * longest]
     for r in rows:
-        gaps = r.get("policy_swap_gap_by_token") or []
-        cells = [fmt(g) + (" (EOS)" if k == len(gaps) - 1 else "") for k, g in enumerate(gaps[:longest])]
+        cells = [c for row in by_token_rows({"families": {r["family"]: r}}, longest) for c in row[1:]]
         out.append(f"| {r['family']} | {r['seed']} | " + " | ".join(cells + [""] * (longest - len(cells))) + " |")
     return out
 
