@@ -121,3 +121,12 @@ def test_families_step_lines_and_policy_noise(tmp_path):
         assert letters == sorted(letters)
     bad = gen(tmp_path, "--answer_order", "random", check=False)
     assert bad.returncode == 2 and "--answer_order" in bad.stderr
+    # labelled cells: every assign prompt labels its costs; the other families' prompts stay plain
+    gen(tmp_path / "lab", "--families", "assign,gridpath", "--task_mix", "plain=1,step=1", "--filler_frac", "0",
+        "--cells", "labelled")
+    lines = (tmp_path / "lab" / "deep" / "raw" / "train.txt").read_text().splitlines()
+    assert all(" cost rows a" in l and "; a" in l for l in lines if l.startswith("Q: assign:"))
+    assert all(" rows a" not in l for l in lines if l.startswith("Q: gridpath:"))
+    assert {l.split(":")[1] for l in lines} == {" assign", " gridpath"}
+    bad = gen(tmp_path, "--cells", "bold", check=False)
+    assert bad.returncode == 2 and "--cells" in bad.stderr

@@ -58,6 +58,13 @@ def test_gen_discovery_tasks(tmp_path):
     run_script(*args)
     assert (tmp_path / "heldout.jsonl").read_bytes() == first
     one_line_error(run_script(*args, "--families", "chess", check=False), "--families", "chess")
+    # labelled cells: the same instances (ids, specs' numbers), only assign's prompts differ
+    run_script(*args[:6], str(tmp_path / "lab.jsonl"), *args[7:], "--cells", "labelled")
+    lab = [json.loads(l) for l in open(tmp_path / "lab.jsonl")]
+    assert [t["task_id"] for t in lab] == [t["task_id"] for t in held]
+    for a, b in zip(lab, held):
+        assert (a["prompt"] != b["prompt"]) == (a["family"] == "assign")
+        assert a["spec"] == {**b["spec"], **({"cells": "labelled"} if a["family"] == "assign" else {})}
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path):

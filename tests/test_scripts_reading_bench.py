@@ -39,6 +39,14 @@ def test_seed_profile_overrides_corpus_pretraining_tasks_and_probe():
     sorted_args = rb.parse_args(["--out", "x", "--answer_order", "sorted"])
     sp = rb.seed_profile(base, sorted_args, 0, "all", "r")
     assert sp["probe"]["extra"] == ["--answer_order", "sorted"] and "sorted" in sp["corpus"]["extra"]
+    assert sp["pretrain"]["seq_len"] == base["pretrain"]["seq_len"]   # the profile's unless asked
+    longer = rb.seed_profile(base, rb.parse_args(["--out", "x", "--seq_len", "160", "--micro_bs", "13"]), 0, "all", "r")
+    assert (longer["pretrain"]["seq_len"], longer["pretrain"]["micro_bs"]) == (160, 13)
+    assert "--cells" not in longer["corpus"]["extra"] + longer["tasks"]["extra"]
+    # the format lever reaches the corpus and the probed tasks alike
+    lab = rb.seed_profile(base, rb.parse_args(["--out", "x", "--cells", "labelled"]), 0, "all", "r")
+    for extra in (lab["corpus"]["extra"], lab["tasks"]["extra"]):
+        assert extra[extra.index("--cells") + 1] == "labelled"
     assert prof["runs_dir"] == "runs/reading/x/seed3/runs" and base["runs_dir"] == "runs/mini/runs"  # a copy
     assert rb.replace_flag(["--a", "1", "--b", "2"], "--a", None) == ["--b", "2"]
 

@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from discover_distill.tasks import FAMILIES, sample_instance
+from discover_distill.tasks import FAMILIES, sample_instance, with_cells
 from discover_distill.tasks.base import LABELS, parse_labels
 
 
@@ -63,8 +63,22 @@ def knapsack_step(prompt, question):
     return LABELS[-max(fits)[1]]
 
 
+def assign_rows(prompt):
+    """The cost rows as digit strings, from a plain prompt ("3982597 9190748") or a labelled one
+    ("a3 b9 ...; a9 b1 ..."), whose labels must run a, b, c, ... in every row."""
+    text = prompt.split("cost rows ")[1].split(",")[0]
+    if ";" not in text:
+        return text.split()
+    rows = []
+    for row in text.split(";"):
+        cells = row.split()
+        assert [c[0] for c in cells] == list(LABELS[:len(cells)]), row
+        rows.append("".join(c[1:] for c in cells))
+    return rows
+
+
 def assign_step(prompt, question):
-    rows = prompt.split("cost rows ")[1].split(",")[0].split()
+    rows = assign_rows(prompt)
     row, used = re.fullmatch(r"row (\d+) cheapest free column, used (.+)\?", question).groups()
     used = _letters(used)
     costs = rows[int(row) - 1]
@@ -118,19 +132,39 @@ STEP_CHECKERS = {"knapsack": knapsack_step, "assign": assign_step, "gridpath": g
                  "partition": partition_step, "tour": tour_step, "golomb": golomb_step}
 
 
+@pytest.mark.parametrize("cells", ["plain", "labelled"])
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_step_drills_are_right_and_a_function_of_the_prompt(family):
+def test_step_drills_are_right_and_a_function_of_the_prompt(family, cells):
     fam = FAMILIES[family]
     rng = random.Random(5)
     questions = set()
     for d in (1, 2, 3):
         for spec in heldout(family, 30, d, seed=d):
+            spec = with_cells(family, spec, cells)
             for _ in range(3):
                 question, answer = fam.policy_step(spec, rng)
                 assert "\n" not in question + answer and "||" not in question + answer and " A: " not in question
                 assert answer == STEP_CHECKERS[family](fam.prompt(spec), question), (question, answer)
                 questions.add(question.split()[0])
     assert len(questions) >= 1
+
+
+def test_labelled_cells_change_only_the_prompt_of_the_families_that_have_them():
+    for family, fam in FAMILIES.items():
+        for spec in heldout(family, 10, 1, seed=7):
+            lab = with_cells(family, spec, "labelled")
+            assert fam.canonical(lab) == fam.canonical(spec) and fam.opt_value(lab) == fam.opt_value(spec)
+            answer = fam.heuristic(spec, random.Random(0))
+            assert fam.reward(lab, answer) == fam.reward(spec, answer)
+            if "labelled" in fam.cell_formats:
+                assert fam.prompt(lab) != fam.prompt(spec) and lab["cells"] == "labelled"
+            else:
+                assert lab is spec   # no labelled format: the spec and its prompt stay plain
+    spec = heldout("assign", 1, 1)[0]
+    assert assign_rows(FAMILIES["assign"].prompt(with_cells("assign", spec, "labelled"))) == spec["costs"]
+    assert with_cells("assign", spec, "plain") is spec
+    with pytest.raises(ValueError, match="cells must be one of"):
+        with_cells("assign", spec, "bold")
 
 
 # --- verifiers that read a set (or a closed tour) do not care about order ---------------------------

@@ -29,7 +29,7 @@ import statistics
 from typing import Iterator
 
 from . import prompts
-from .tasks import FAMILIES, sample_instance
+from .tasks import FAMILIES, sample_instance, with_cells
 from .tasks.base import LABELS, POLICY_NOISE
 
 # Task lines mostly the policy's answers (what a small model can learn to compute from the instance:
@@ -170,14 +170,16 @@ ANSWER_ORDERS = ("construction", "sorted")
 
 def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None = None,
               families: tuple[str, ...] | None = None, policy_noise: float = POLICY_NOISE,
-              answer_order: str = "construction") -> tuple[str, str, float | None]:
+              answer_order: str = "construction", cells: str = "plain") -> tuple[str, str, float | None]:
     """(line, family, score of the shown attempt or None) for one task line of `kind`, of one of
     `families` (default: all); attempts are the policy's with per-step noise up to `policy_noise`,
-    in the policy's construction order, or (`answer_order` "sorted") an order-free family's sorted."""
+    in the policy's construction order, or (`answer_order` "sorted") an order-free family's sorted;
+    `cells` the prompt's number format (tasks.with_cells)."""
     family = rng.choice(sorted(families or FAMILIES))
     fam = FAMILIES[family]
     level = rng.choice(DIFFICULTIES) if difficulties is None else draw_difficulty(difficulties[family], rng)
     spec, solution = sample_instance(family, rng, level, "train", with_solution=True)
+    spec = with_cells(family, spec, cells)
     p = fam.prompt(spec)
     if kind == "solved":
         return prompts.with_answer(prompts.plain_prompt(p), solution), family, None
@@ -212,9 +214,10 @@ def task_line(kind: str, rng: random.Random, difficulties: DifficultyMix | None 
 def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
                    grammar: FillerGrammar | None = None, stats: dict | None = None,
                    difficulties: DifficultyMix | None = None, families: tuple[str, ...] | None = None,
-                   policy_noise: float = POLICY_NOISE, answer_order: str = "construction") -> Iterator[str]:
+                   policy_noise: float = POLICY_NOISE, answer_order: str = "construction",
+                   cells: str = "plain") -> Iterator[str]:
     """n corpus lines, deterministic in (n, seed, mix, difficulties (None = levels 1-3 uniformly),
-    families (None = all), policy_noise, answer_order).
+    families (None = all), policy_noise, answer_order, cells).
     `stats`, if given, collects counts per kind and family and the scores of the imperfect attempts
     per family."""
     mix = mix or MIX
@@ -227,7 +230,7 @@ def generate_lines(n: int, seed: int, mix: dict[str, float] | None = None,
         if kind == "filler":
             line, family, score = grammar.line(rng), None, None
         else:
-            line, family, score = task_line(kind, rng, difficulties, families, policy_noise, answer_order)
+            line, family, score = task_line(kind, rng, difficulties, families, policy_noise, answer_order, cells)
         if stats is not None:
             stats.setdefault("kinds", {}).setdefault(kind, 0)
             stats["kinds"][kind] += 1

@@ -30,7 +30,7 @@ import random
 
 from discover_distill.checkpoint import atomic_write_text
 from discover_distill.cli import UserError, run
-from discover_distill.tasks import FAMILIES, PAPER_MIX, make_task
+from discover_distill.tasks import CELL_FORMATS, FAMILIES, PAPER_MIX, make_task
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,14 +41,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n_train", type=int, default=40, help="train tasks per family")
     p.add_argument("--n_heldout", type=int, default=80, help="held-out tasks per family (see docstring)")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
+    p.add_argument("--cells", default="plain", choices=CELL_FORMATS,
+                   help="how prompts write their numbers: plain, or labelled (assign: each cost after its column "
+                        "letter); must match the corpus's gen_synthetic_corpus.py --cells")
     p.add_argument("--difficulty", default=None,
                    help="difficulty levels to cycle through (comma-separated ints), balanced per family, for "
                         "every family (default: the paper mix, PAPER_MIX)")
     return p.parse_args(argv)
 
 
-def generate(families: list[str], n: int, split: str, difficulties: dict[str, list[int]], seed: int) -> list[dict]:
-    """n tasks per family, the family's difficulties cycled, distinct instances, deterministic in seed."""
+def generate(families: list[str], n: int, split: str, difficulties: dict[str, list[int]], seed: int,
+             cells: str = "plain") -> list[dict]:
+    """n tasks per family, the family's difficulties cycled, distinct instances, deterministic in seed;
+    `cells` the prompts' number format (the instances do not depend on it)."""
     out = []
     for family in families:
         rng = random.Random(f"{seed}/{split}/{family}")
@@ -60,7 +65,7 @@ def generate(families: list[str], n: int, split: str, difficulties: dict[str, li
                 raise UserError(f"family {family}: could not find {n} distinct {split} instances "
                                 f"(instance space too small for --n_{split})")
             difficulty = difficulties[family][len(seen) % len(difficulties[family])]
-            task = make_task(family, rng, difficulty, split)
+            task = make_task(family, rng, difficulty, split, cells)
             if task["task_id"] in seen:
                 continue
             seen.add(task["task_id"])
@@ -89,7 +94,7 @@ def main() -> int:
             raise UserError(f"output path is a directory: {path}")
     splits = {"train": (args.out_train, args.n_train), "heldout": (args.out_heldout, args.n_heldout)}
     for split, (path, n) in splits.items():
-        tasks = generate(families, n, split, difficulties, args.seed)
+        tasks = generate(families, n, split, difficulties, args.seed, args.cells)
         atomic_write_text(path, "".join(json.dumps(t, sort_keys=True) + "\n" for t in tasks))
         per_family = {f: sum(1 for t in tasks if t["family"] == f) for f in families}
         print(f"{split}: {len(tasks)} tasks -> {path}  ({', '.join(f'{f} {c}' for f, c in per_family.items())})")

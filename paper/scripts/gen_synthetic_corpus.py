@@ -23,7 +23,7 @@ from discover_distill.fileio import atomic_write  # torch-free: the script start
 from discover_distill.cli import UserError, run
 from discover_distill.corpus import (ANSWER_ORDERS, MIX, TASK_KINDS, FillerGrammar, attempt_stats,
                                      describe_difficulties, generate_lines, parse_difficulties)
-from discover_distill.tasks import FAMILIES, PAPER_MIX
+from discover_distill.tasks import CELL_FORMATS, FAMILIES, PAPER_MIX
 from discover_distill.tasks.base import POLICY_NOISE
 
 
@@ -58,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--answer_order", default="construction", choices=ANSWER_ORDERS,
                    help="order of the pieces of the policy's attempts where the verifier reads a set (knapsack, "
                         "partition, golomb): the policy's construction order, or sorted")
+    p.add_argument("--cells", default="plain", choices=CELL_FORMATS,
+                   help="how task prompts write their numbers: plain, or labelled (assign: each cost after its "
+                        "column letter, 'a3 b9; a9 b1'); families without a labelled format stay plain")
     p.add_argument("--heldout_weight", type=float, default=3.0,
                    help="with --difficulties heldout: weight of a family's held-out levels against 1 for the others")
     return p.parse_args(argv)
@@ -146,7 +149,8 @@ def main() -> int:
                         f"{', '.join(sorted(FAMILIES))}, or 'all'")
     if not 0 <= args.policy_noise <= 1:
         raise UserError(f"--policy_noise must be in [0, 1], got {args.policy_noise}")
-    lines = {"families": families, "policy_noise": args.policy_noise, "answer_order": args.answer_order}
+    lines = {"families": families, "policy_noise": args.policy_noise, "answer_order": args.answer_order,
+             "cells": args.cells}
     t0 = time.time()
     grammar = FillerGrammar()
     stats: dict = {}

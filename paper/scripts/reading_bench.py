@@ -30,7 +30,7 @@ from discover_distill.cli import UserError, run
 from discover_distill.config import load_profile
 from discover_distill.fileio import atomic_write_json, atomic_write_text
 from discover_distill.probe import by_token_rows
-from discover_distill.tasks import FAMILIES
+from discover_distill.tasks import CELL_FORMATS, FAMILIES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = "corpus,tokenizer,pack_train,pack_val,pack_val_filler,pretrain,tasks,probe"
@@ -49,8 +49,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--answer_order", default="construction", choices=("construction", "sorted"),
                    help="order of the order-free families' policy attempts in the corpus, and of the policy answer "
                         "the probe measures")
+    p.add_argument("--cells", default=None, choices=CELL_FORMATS,
+                   help="the prompts' number format, in the corpus and the probed tasks alike (default: the profile's)")
     p.add_argument("--pretrain_extra", default="", help="more pretrain.py flags (they win), e.g. '--lr 1e-3'")
     p.add_argument("--model", default=None, help="model config (default: the profile's)")
+    p.add_argument("--seq_len", type=int, default=None,
+                   help="pretraining row length, also the longest task line kept whole (default: the profile's)")
+    p.add_argument("--micro_bs", type=int, default=None,
+                   help="pretraining rows per step (default: the profile's); with --seq_len, keep tokens per step")
     p.add_argument("--per_family", type=int, default=24, help="held-out tasks per family probed")
     p.add_argument("--samples", type=int, default=64, help="probe samples per task")
     return p.parse_args(argv)
@@ -80,13 +86,17 @@ def seed_profile(base: dict, args: argparse.Namespace, seed: int, families: str,
     extra = replace_flag(c.get("extra", []), "--families", families)
     if args.task_mix is not None:
         extra = replace_flag(extra, "--task_mix", args.task_mix)
-    c["extra"] = extra + ["--answer_order", args.answer_order] + shlex.split(args.corpus_extra)
+    cells = ["--cells", args.cells] if args.cells else []
+    c["extra"] = extra + ["--answer_order", args.answer_order] + cells + shlex.split(args.corpus_extra)
     pre = prof["pretrain"]
-    pre.update(steps=args.steps, seed=seed, **({"model": args.model} if args.model else {}))
+    pre.update(steps=args.steps, seed=seed, **({"model": args.model} if args.model else {}),
+               **{k: v for k, v in (("seq_len", args.seq_len), ("micro_bs", args.micro_bs)) if v is not None})
     pre["extra"] = pre.get("extra", []) + shlex.split(args.pretrain_extra)
     t = prof["tasks"]
     t["extra"] = replace_flag(replace_flag(t.get("extra", []), "--n_heldout", str(args.per_family)),
                               "--families", families)
+    if args.cells:
+        t["extra"] = replace_flag(t["extra"], "--cells", args.cells)
     prof["probe"] = {"per_family": args.per_family, "samples": args.samples, "gate": None,
                      "extra": ["--answer_order", args.answer_order],
                      "gate_opt_out": "reading benchmark: it measures the probe, it does not gate on it"}
@@ -160,6 +170,8 @@ def main() -> int:
     args = parse_args()
     if args.steps < 1 or args.train_lines < 1 or args.per_family < 2 or args.samples < 1:
         raise UserError("--steps, --train_lines and --samples must be >= 1, --per_family >= 2")
+    if (args.seq_len is not None and args.seq_len < 16) or (args.micro_bs is not None and args.micro_bs < 1):
+        raise UserError("--seq_len must be >= 16 and --micro_bs >= 1")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:

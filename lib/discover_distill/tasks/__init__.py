@@ -39,8 +39,8 @@ TASK_KEYS = ("task_id", "family", "split", "prompt", "spec", "difficulty")
 PAPER_MIX = {"assign": (2, 3), "golomb": (2, 3), "gridpath": (3,), "knapsack": (2, 3), "partition": (2, 3),
              "tour": (2, 3)}
 
-__all__ = ["FAMILIES", "PAPER_MIX", "load_tasks", "SOLVED", "SPLITS", "TASK_ID_RE", "TASK_KEYS", "TaskFamily", "get_family", "instance_hash",
-           "make_task", "reward_for_task", "sample_instance", "split_of"]
+__all__ = ["CELL_FORMATS", "FAMILIES", "PAPER_MIX", "load_tasks", "SOLVED", "SPLITS", "TASK_ID_RE", "TASK_KEYS", "TaskFamily", "get_family", "instance_hash",
+           "make_task", "reward_for_task", "sample_instance", "split_of", "with_cells"]
 
 
 def get_family(name: str) -> TaskFamily:
@@ -73,9 +73,24 @@ def sample_instance(family: str, rng: random.Random, difficulty: int, split: str
     raise RuntimeError(f"no {split} instance of {family} found in 10000 draws")
 
 
-def make_task(family: str, rng: random.Random, difficulty: int, split: str) -> dict:
-    """A task line {task_id, family, split, prompt, spec, difficulty} from the requested region."""
+CELL_FORMATS = ("plain", "labelled")
+
+
+def with_cells(family: str, spec: dict, cells: str) -> dict:
+    """The spec with its prompt's number format: "labelled" reaches only the families that have it
+    (TaskFamily.cell_formats), the others stay plain; "plain" leaves the spec as it is."""
+    if cells not in CELL_FORMATS:
+        raise ValueError(f"cells must be one of {CELL_FORMATS}, got {cells!r}")
+    if cells == "plain" or cells not in get_family(family).cell_formats:
+        return spec
+    return {**spec, "cells": cells}
+
+
+def make_task(family: str, rng: random.Random, difficulty: int, split: str, cells: str = "plain") -> dict:
+    """A task line {task_id, family, split, prompt, spec, difficulty} from the requested region;
+    `cells` the prompt's number format (with_cells)."""
     spec, _ = sample_instance(family, rng, difficulty, split)
+    spec = with_cells(family, spec, cells)
     task_id = f"{family}-{split}-{instance_hash(family, spec)[:12]}"
     return {"task_id": task_id, "family": family, "split": split, "prompt": get_family(family).prompt(spec),
             "spec": spec, "difficulty": int(difficulty)}

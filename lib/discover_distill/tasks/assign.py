@@ -53,9 +53,18 @@ class Assign(TaskFamily):
         opt, cols = optimum(tuple(costs))
         return {"costs": costs, "opt": opt}, labels(cols)
 
+    cell_formats = ("plain", "labelled")
+
     def prompt(self, spec: dict) -> str:
-        return (f"assign: cost rows {' '.join(spec['costs'])}, give each row a different column letter, "
-                f"minimise the total cost")
+        """Plain: each row a digit string ("3982597 9190748"). Labelled (spec["cells"]): every cost
+        after its column letter, rows separated by ';' ("a3 b9 c8; a9 b1 c9"), so the policy's step
+        (a row's cheapest free column) is a lookup by label, as in knapsack, not by a digit's place in
+        a string; about 7 tokens more per row (a 7 x 7 prompt grows from ~80 to ~125 tokens)."""
+        if spec.get("cells", "plain") == "labelled":
+            rows = "; ".join(" ".join(f"{LABELS[c]}{d}" for c, d in enumerate(row)) for row in spec["costs"])
+        else:
+            rows = " ".join(spec["costs"])
+        return f"assign: cost rows {rows}, give each row a different column letter, minimise the total cost"
 
     def canonical(self, spec: dict) -> str:
         """A permutation invariant: equal for instances equal up to permuting rows, permuting columns

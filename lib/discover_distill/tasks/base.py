@@ -95,6 +95,9 @@ DERIVED = ("opt",)   # spec fields computed from the instance (cached optimum): 
 class TaskFamily:
     name = ""
     order_free = False   # the verifier reads the answer as a set: any order of its pieces scores the same
+    # how the prompt writes the instance's numbers: "plain" everywhere; a family that can also label each
+    # number (spec["cells"] = "labelled") lists it here. The verifier, canonical form and split never see it.
+    cell_formats = ("plain",)
 
     def sorted_answer(self, answer: str) -> str:
         """An order-free family's answer with its pieces in ascending order (letters, or integers);
