@@ -46,6 +46,7 @@ def optimum(costs: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
 
 class Assign(TaskFamily):
     name = "assign"
+    cell_formats = ("plain", "labelled")
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         n = LEVELS[difficulty_level(difficulty)]
@@ -53,13 +54,12 @@ class Assign(TaskFamily):
         opt, cols = optimum(tuple(costs))
         return {"costs": costs, "opt": opt}, labels(cols)
 
-    cell_formats = ("plain", "labelled")
-
     def prompt(self, spec: dict) -> str:
         """Plain: each row a digit string ("3982597 9190748"). Labelled (spec["cells"]): every cost
         after its column letter, rows separated by ';' ("a3 b9 c8; a9 b1 c9"), so the policy's step
         (a row's cheapest free column) is a lookup by label, as in knapsack, not by a digit's place in
-        a string; about 7 tokens more per row (a 7 x 7 prompt grows from ~80 to ~125 tokens)."""
+        a string; about 7 tokens more per row (a 7 x 7 prompt grows from ~80 to ~125 tokens). Opt-in:
+        on two seeds of the mini's recipe it did not make assign read (README, "Levers measured")."""
         if spec.get("cells", "plain") == "labelled":
             rows = "; ".join(" ".join(f"{LABELS[c]}{d}" for c, d in enumerate(row)) for row in spec["costs"])
         else:
