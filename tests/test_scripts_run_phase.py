@@ -202,12 +202,12 @@ def test_a_blind_probe_stops_phase_c_before_any_suite_run(tmp_path):
     assert gate["passed"] is False and len(gate["failed"]) == 4 and gate["opt_out"] is None
 
 
-def test_the_minis_partial_gate_passes_a_base_that_reads_two_families_and_records_its_note(tmp_path):
-    # the mini's gate checks what both of its recipe's bases reach (a swap gap >= 1 nat in 2 families,
-    # format, reward, best-of-N) and gate.json carries the note naming what is not gated yet
-    fams = {"knapsack": {"swap_gap": 2.1, "policy_swap_gap": 5.0}, "golomb": {"swap_gap": 0.1, "policy_swap_gap": 2.3},
-            "tour": {"swap_gap": -0.01, "policy_swap_gap": 0.02}}
-    overall = dict(BLIND["overall"], well_formed=0.83, reward=0.06, best_of_n=0.55)
+def test_the_minis_partial_gate_passes_a_base_that_reads_three_families_and_records_its_note(tmp_path):
+    # the mini's gate checks what both of its recipe's bases reach (a swap gap >= 1 nat in 3 families,
+    # format, reward >= 1.5x random's, best-of-N) and gate.json carries the note naming what is not gated yet
+    fams = {"knapsack": {"swap_gap": 2.1, "policy_swap_gap": 6.3}, "golomb": {"swap_gap": 0.1, "policy_swap_gap": 3.7},
+            "partition": {"swap_gap": 0.3, "policy_swap_gap": 2.5}, "tour": {"swap_gap": -0.01, "policy_swap_gap": 0.02}}
+    overall = dict(BLIND["overall"], well_formed=0.95, reward=0.08, best_of_n=0.55)   # reward 1.6x random's 0.05
     prof, runs = phase_c_ready(tmp_path, {"families": fams, "overall": overall}, gate="mini")
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
@@ -215,17 +215,19 @@ def test_the_minis_partial_gate_passes_a_base_that_reads_two_families_and_record
     gate = json.load(open(runs / "probe" / "gate.json"))
     note = json.load(open(f"{ROOT}/configs/profiles/mini.json"))["probe"]["gate_note"]
     assert gate["passed"] is True and gate["failed"] == [] and gate["note"] == note and "swap gap" in note
-    # the same base reading one family only (golomb's read on the optimal answer does not count) stops
-    one = dict(fams, golomb={"swap_gap": 2.3, "policy_swap_gap": 0.1})
-    (runs / "probe" / "probe.json").write_text(json.dumps({"families": one, "overall": overall}))
+    # the same base reading two families only (golomb's read on the optimal answer does not count) stops
+    two = dict(fams, golomb={"swap_gap": 2.3, "policy_swap_gap": 0.1})
+    (runs / "probe" / "probe.json").write_text(json.dumps({"families": two, "overall": overall}))
     proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
                       check=False)
-    assert proc.returncode == 2 and "swap gap below 1 nats in 2 of 3 families" in proc.stderr, proc.stderr
-    # and so does a base that reads but writes too few well-formed answers
-    (runs / "probe" / "probe.json").write_text(json.dumps({"families": fams, "overall": dict(overall, well_formed=0.7)}))
-    proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
-                      check=False)
-    assert proc.returncode == 2 and "well-formed share 0.70 < 0.8" in proc.stderr and "swap gap" not in proc.stderr
+    assert proc.returncode == 2 and "swap gap below 1 nats in 2 of 4 families" in proc.stderr, proc.stderr
+    # and so does a base that reads but writes too few well-formed answers, or earns too little per sample
+    for worse, says in ((dict(overall, well_formed=0.85), "well-formed share 0.85 < 0.9"),
+                        (dict(overall, reward=0.07), "is not 1.5x random answers'")):
+        (runs / "probe" / "probe.json").write_text(json.dumps({"families": fams, "overall": worse}))
+        proc = run_script("paper/scripts/run_phase.py", "--profile", prof, "--from-phase", "C", "--to-phase", "C",
+                          check=False)
+        assert proc.returncode == 2 and says in proc.stderr and "swap gap" not in proc.stderr, proc.stderr
 
 
 def test_an_opted_out_profile_passes_the_gate_with_its_reason_recorded(tmp_path):
