@@ -336,6 +336,11 @@ def test_budget_below_an_arms_first_sample_count_is_na(tmp_path):
     fams = R.budget_families(suite)
     assert 16 not in fams["fa"]["TTT main"] and fams["fa"]["best-of-N"][16]["best"] == pytest.approx(0.15)
     assert fams["fb"]["TTT main"][64]["n"] == 2
+    # per family, paired over (seed, task): no row at N = 16 (TTT has drawn nothing), fa at 64 from a0, a1
+    fam_paired = {(r["family"], r["N"]): r for r in R.budget_family_paired(suite)}
+    assert ("fa", 16) not in fam_paired and fam_paired["fa", 64]["n"] == 2
+    assert fam_paired["fa", 64]["best"]["mean_diff"] == pytest.approx((0.25 + 0.05) / 2)
+    assert fam_paired["fb", 64]["best"]["mean_diff"] == pytest.approx((0.25 - 0.15) / 2)
     md, tex = RR.budget_section(suite)
     text = "\n".join(md)
     for title, at_64 in (("### Mean best reward at N", "0.400 ["), ("### Solve rate at N", "0.000 [")):
@@ -343,6 +348,8 @@ def test_budget_below_an_arms_first_sample_count_is_na(tmp_path):
         assert ttt_row.split("|")[5].strip() == "n/a" and ttt_row.split("|")[6].strip().startswith(at_64), title
     assert "| 0 | 16 | 0 | n/a | n/a | n/a |" in text
     assert "| 0 | 64 | 4 | " in text
+    per_family = text.split("### Per family: TTT main minus best-of-N at each N")[1]
+    assert "| fa | 64 | 2 | " in per_family and "| fa | 16 |" not in per_family
     assert r"0 & 16 & 0 & n/a & n/a \\" in tex["budget_paired"]
     assert r"0 & TTT main & n/a & 0.000 / 0.400" in tex["budget"]
 

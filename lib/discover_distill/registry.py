@@ -358,6 +358,28 @@ def budget_families(suite: Suite) -> dict[str, dict[str, dict[int, dict]]]:
                       for n, v in per_n.items()} for arm, per_n in arms.items()} for f, arms in sorted(fam.items())}
 
 
+
+def budget_family_paired(suite: Suite) -> list[dict]:
+    """TTT main minus best-of-N at each N, per family, paired over the (seed, task) pairs both arms
+    have a value at N for (the seeds pooled): where, family by family, TTT's samples pay. Rows with
+    no such pair are left out."""
+    grid, out = budget_grid(suite), []
+    pairs = defaultdict(lambda: defaultdict(list))   # family -> N -> [(best-of-N, TTT)]
+    for s in suite.main_seeds:
+        base, treat = f"base_bestofn_seed{s}", f"ttt_main_seed{s}"
+        for n in grid:
+            a, b = at_n(suite, base, n), at_n(suite, treat, n)
+            for t in sorted(set(a) & set(b)):
+                pairs[suite.runs[base][t].get("family", "?")][n].append((a[t], b[t]))
+    for fam in sorted(pairs):
+        for n in grid:
+            if ab := pairs[fam].get(n):
+                a, b = [x for x, _ in ab], [y for _, y in ab]
+                out.append({"family": fam, "N": n, "n": len(ab),
+                            "solve": paired_bootstrap([float(x >= SOLVED) for x in a], [float(y >= SOLVED) for y in b]),
+                            "best": paired_bootstrap(a, b)})
+    return out
+
 # --- curves against compute (DESIGN §7: "compute on the x-axis") -----------------------------
 
 FLOPS_ARMS = (("best-of-N", ("base_bestofn_flops", "base_bestofn")), ("TTT main", ("ttt_main",)),

@@ -270,6 +270,10 @@ def budget_section(suite: R.Suite) -> tuple[list[str], dict[str, str]]:
             md.append(f"| {f} | {arm} | {max(v['n'] for v in per_n.values())} | "
                       + " | ".join(f"{fnum(per_n[n]['solve'])} / {fnum(per_n[n]['best'])}" if n in per_n else NA
                                    for n in grid) + " |")
+    md += ["", "### Per family: TTT main minus best-of-N at each N (paired on (seed, task), seeds pooled)", "",
+           "| family | N | tasks x seeds | delta solve rate [95% CI] | delta mean best reward [95% CI] "
+           "| p (best reward) |", "|---|---|---|---|---|---|"]
+    md += [f"| {r['family']} | {r['N']} | {r['n']} | {paired_cells(r)} |" for r in R.budget_family_paired(suite)]
     return md, tex
 
 
