@@ -128,10 +128,5 @@ def test_families_step_lines_and_policy_noise(tmp_path):
     assert all(" cost rows a" in l and "; a" in l for l in lines if l.startswith("Q: assign:"))
     assert all(" rows a" not in l for l in lines if l.startswith("Q: gridpath:"))
     assert {l.split(":")[1] for l in lines} == {" assign", " gridpath"}
-    # compact: the same labelled cells after "assign: ", with the short instruction
-    gen(tmp_path / "com", "--families", "assign", "--task_mix", "plain=1", "--filler_frac", "0", "--cells", "compact")
-    lines = (tmp_path / "com" / "deep" / "raw" / "train.txt").read_text().splitlines()
-    assert lines and all(l.startswith("Q: assign: a") and "; a" in l
-                         and ", a different column per row, min cost A: " in l for l in lines)
     bad = gen(tmp_path, "--cells", "bold", check=False)
     assert bad.returncode == 2 and "--cells" in bad.stderr

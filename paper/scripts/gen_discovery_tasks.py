@@ -42,8 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n_heldout", type=int, default=80, help="held-out tasks per family (see docstring)")
     p.add_argument("--families", default="all", help="comma-separated family names, or 'all'")
     p.add_argument("--cells", default="plain", choices=CELL_FORMATS,
-                   help="how prompts write their numbers: plain, labelled (assign: each cost after its column "
-                        "letter) or compact (labelled, with a shorter instruction); must match the corpus's gen_synthetic_corpus.py --cells")
+                   help="how prompts write their numbers: plain, or labelled (assign: each cost after its column "
+                        "letter); must match the corpus's gen_synthetic_corpus.py --cells")
     p.add_argument("--difficulty", default=None,
                    help="difficulty levels to cycle through (comma-separated ints), balanced per family, for "
                         "every family (default: the paper mix, PAPER_MIX)")

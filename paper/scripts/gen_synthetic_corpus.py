@@ -59,9 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="order of the pieces of the policy's attempts where the verifier reads a set (knapsack, "
                         "partition, golomb): the policy's construction order, or sorted")
     p.add_argument("--cells", default="plain", choices=CELL_FORMATS,
-                   help="how task prompts write their numbers: plain, labelled (assign: each cost after its "
-                        "column letter, 'a3 b9; a9 b1') or compact (labelled, with a shorter instruction that "
-                        "fits a 7 x 7 line in 128 tokens); families without the format stay plain")
+                   help="how task prompts write their numbers: plain, or labelled (assign: each cost after its "
+                        "column letter, 'a3 b9; a9 b1'); families without a labelled format stay plain")
     p.add_argument("--heldout_weight", type=float, default=3.0,
                    help="with --difficulties heldout: weight of a family's held-out levels against 1 for the others")
     return p.parse_args(argv)

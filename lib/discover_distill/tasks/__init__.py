@@ -73,12 +73,12 @@ def sample_instance(family: str, rng: random.Random, difficulty: int, split: str
     raise RuntimeError(f"no {split} instance of {family} found in 10000 draws")
 
 
-CELL_FORMATS = ("plain", "labelled", "compact")
+CELL_FORMATS = ("plain", "labelled")
 
 
 def with_cells(family: str, spec: dict, cells: str) -> dict:
-    """The spec with its prompt's number format: "labelled" or "compact" reaches only the families that
-    have it (TaskFamily.cell_formats), the others stay plain; "plain" leaves the spec as it is."""
+    """The spec with its prompt's number format: "labelled" reaches only the families that have it
+    (TaskFamily.cell_formats), the others stay plain; "plain" leaves the spec as it is."""
     if cells not in CELL_FORMATS:
         raise ValueError(f"cells must be one of {CELL_FORMATS}, got {cells!r}")
     if cells == "plain" or cells not in get_family(family).cell_formats:

@@ -46,7 +46,7 @@ def optimum(costs: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
 
 class Assign(TaskFamily):
     name = "assign"
-    cell_formats = ("plain", "labelled", "compact")
+    cell_formats = ("plain", "labelled")
 
     def sample(self, rng: random.Random, difficulty: int) -> tuple[dict, str]:
         n = LEVELS[difficulty_level(difficulty)]
@@ -59,16 +59,11 @@ class Assign(TaskFamily):
         after its column letter, rows separated by ';' ("a3 b9 c8; a9 b1 c9"), so the policy's step
         (a row's cheapest free column) is a lookup by label, as in knapsack, not by a digit's place in
         a string; about 7 tokens more per row (a 7 x 7 prompt grows from ~80 to ~125 tokens). Opt-in:
-        on two seeds of the mini's recipe it did not make assign read (README, "Levers measured"), but
-        it needed 160-token rows, which cost knapsack's read by themselves. Compact: the labelled rows
-        with a shorter instruction, so a 7 x 7 line with its answer fits the mini's 128-token rows."""
-        cells = spec.get("cells", "plain")
-        if cells == "plain":
-            rows = " ".join(spec["costs"])
-        else:
+        on two seeds of the mini's recipe it did not make assign read (README, "Levers measured")."""
+        if spec.get("cells", "plain") == "labelled":
             rows = "; ".join(" ".join(f"{LABELS[c]}{d}" for c, d in enumerate(row)) for row in spec["costs"])
-        if cells == "compact":
-            return f"assign: {rows}, a different column per row, min cost"
+        else:
+            rows = " ".join(spec["costs"])
         return f"assign: cost rows {rows}, give each row a different column letter, minimise the total cost"
 
     def canonical(self, spec: dict) -> str:

@@ -96,8 +96,7 @@ class TaskFamily:
     name = ""
     order_free = False   # the verifier reads the answer as a set: any order of its pieces scores the same
     # how the prompt writes the instance's numbers: "plain" everywhere; a family that can also label each
-    # number (spec["cells"] = "labelled" or "compact") lists it here. The verifier, canonical form and
-    # split never see it.
+    # number (spec["cells"] = "labelled") lists it here. The verifier, canonical form and split never see it.
     cell_formats = ("plain",)
 
     def sorted_answer(self, answer: str) -> str:
