@@ -338,10 +338,14 @@ def budget_paired(suite: Suite) -> list[dict]:
                 out.append({"seed": s, "N": n, "n": 0, "solve": None, "best": None})
                 continue
             out.append({"seed": s, "N": n, "n": len(common),
-                        "solve": paired_bootstrap([float(a[t] >= SOLVED) for t in common],
-                                                  [float(b[t] >= SOLVED) for t in common]),
-                        "best": paired_bootstrap([a[t] for t in common], [b[t] for t in common])})
+                        **solve_and_best([a[t] for t in common], [b[t] for t in common])})
     return out
+
+
+def solve_and_best(base: list[float], treat: list[float]) -> dict:
+    """Paired treat minus base over the same tasks: solve rate (best >= SOLVED) and best reward."""
+    return {"solve": paired_bootstrap([float(x >= SOLVED) for x in base], [float(y >= SOLVED) for y in treat]),
+            "best": paired_bootstrap(base, treat)}
 
 
 def budget_families(suite: Suite) -> dict[str, dict[str, dict[int, dict]]]:
@@ -356,7 +360,6 @@ def budget_families(suite: Suite) -> dict[str, dict[str, dict[int, dict]]]:
                     fam[suite.runs[name][t].get("family", "?")][arm][n].append(v)
     return {f: {arm: {n: {"n": len(v), "solve": mean([float(x >= SOLVED) for x in v]), "best": mean(v)}
                       for n, v in per_n.items()} for arm, per_n in arms.items()} for f, arms in sorted(fam.items())}
-
 
 
 def budget_family_paired(suite: Suite) -> list[dict]:
@@ -374,11 +377,10 @@ def budget_family_paired(suite: Suite) -> list[dict]:
     for fam in sorted(pairs):
         for n in grid:
             if ab := pairs[fam].get(n):
-                a, b = [x for x, _ in ab], [y for _, y in ab]
                 out.append({"family": fam, "N": n, "n": len(ab),
-                            "solve": paired_bootstrap([float(x >= SOLVED) for x in a], [float(y >= SOLVED) for y in b]),
-                            "best": paired_bootstrap(a, b)})
+                            **solve_and_best([x for x, _ in ab], [y for _, y in ab])})
     return out
+
 
 # --- curves against compute (DESIGN §7: "compute on the x-axis") -----------------------------
 
@@ -486,9 +488,7 @@ def paired_at(base: dict, treat: dict, f: float) -> dict | None:
     if not common or not reaches(base, f) or not reaches(treat, f):
         return None
     a, b = values_at({t: base[t] for t in common}, f), values_at({t: treat[t] for t in common}, f)
-    return {"F": f, "n": len(common),
-            "solve": paired_bootstrap([float(a[t] >= SOLVED) for t in common], [float(b[t] >= SOLVED) for t in common]),
-            "best": paired_bootstrap([a[t] for t in common], [b[t] for t in common])}
+    return {"F": f, "n": len(common), **solve_and_best([a[t] for t in common], [b[t] for t in common])}
 
 
 def flops_paired(suite: Suite, grid: list[float]) -> list[dict]:
