@@ -111,9 +111,13 @@ def partition_step(prompt, question):
 
 def tour_step(prompt, question):
     pts = {ord(c) - 97: (int(x), int(y)) for c, x, y in re.findall(r" ([a-z])(\d+),(\d+)", prompt)}
-    here, visited = re.fullmatch(r"nearest to ([a-z]) not in (.+)\?", question).groups()
-    (hx, hy), visited = pts[ord(here) - 97], _letters(visited)
-    return LABELS[min(((x - hx) ** 2 + (y - hy) ** 2, i) for i, (x, y) in pts.items() if i not in visited)[1]]
+    side, cut, visited = re.fullmatch(r"(leftmost with y at most|rightmost with y above) (\d+) not in (.+)\?",
+                                      question).groups()
+    left = [i for i in pts if i not in (set() if visited == "none" else set(_letters(visited)))]
+    if side.startswith("leftmost"):
+        return LABELS[min((pts[i][0], i) for i in left if pts[i][1] <= int(cut))[1]]
+    assert all(pts[i][1] > int(cut) for i in left)
+    return LABELS[min((-pts[i][0], i) for i in left)[1]]
 
 
 def golomb_step(prompt, question):

@@ -6,7 +6,11 @@ spec["opt"]). Reward: quality of the gap
   max(0, length - opt) / opt + 0.2 * (unknown, repeated or missing letters),
 where the length is that of the closed tour through the distinct known letters given.
 Random search: (n-1)!/2 distinct tours (181,440 at 10 points).
-Policy: nearest neighbour from point a (ties: the first letter). The verifier reads a closed tour:
+Policy: two strips. The points with y at most 15 from left to right, then those above from right to
+left (ties in x: the first letter); each step is an argmin or argmax over coordinates the prompt
+writes, with no distance to compute (nearest neighbour, the policy before 2026-12-08, needs squared
+distances from the current point, and no base of the mini's size read even its first step). Its
+mean reward at difficulty 1 is 0.55, nearest neighbour's 0.56. The verifier reads a closed tour:
 any rotation or reversal of an order scores the same.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ from .base import (LABELS, TaskFamily, difficulty_level, explore, is_permutation
 
 LEVELS = {1: 8, 2: 9, 3: 10}  # number of points
 GRID = 30                      # coordinates in 0..GRID
+CUT = GRID // 2                # the policy's lower strip: y <= CUT
 TAU, PEN = 0.1, 0.2   # a tour 10% over the optimum scores exp(-1)
 
 
@@ -68,10 +73,13 @@ def optimum(points: tuple[tuple[int, int], ...]) -> tuple[float, tuple[int, ...]
     return tour_length(points, [0] + order[::-1]), tuple([0] + order[::-1])
 
 
-def nearest(points: list[list[int]], here: int, candidates: list[int]) -> int:
-    """The candidate nearest to point `here` (integer squared distances: exact ties, the first letter)."""
-    x, y = points[here]
-    return min(candidates, key=lambda i: ((points[i][0] - x) ** 2 + (points[i][1] - y) ** 2, i))
+def strip_next(points: list[list[int]], left: list[int]) -> int:
+    """The policy's next point among `left`: the leftmost with y <= CUT while one is left, else the
+    rightmost (ties: the first letter)."""
+    low = [i for i in left if points[i][1] <= CUT]
+    if low:
+        return min(low, key=lambda i: (points[i][0], i))
+    return min(left, key=lambda i: (-points[i][0], i))
 
 
 def _key(points) -> tuple[tuple[int, int], ...]:
@@ -129,17 +137,21 @@ class Tour(TaskFamily):
 
     def heuristic(self, spec: dict, rng: random.Random, noise: float = 0.0) -> str:
         points = spec["points"]
-        order, left = [0], list(range(1, len(points)))
+        order, left = [], list(range(len(points)))
         while left:
-            i = rng.choice(left) if explore(rng, noise) else nearest(points, order[-1], left)
+            i = rng.choice(left) if explore(rng, noise) else strip_next(points, left)
             order.append(i)
             left.remove(i)
         return labels(order)
 
     def policy_step(self, spec: dict, rng: random.Random) -> tuple[str, str]:
+        """The next point of the policy after some of its points (none at the start)."""
+        points = spec["points"]
         order = parse_labels(self.heuristic(spec, rng))
-        k = rng.randrange(1, len(order))
-        return f"nearest to {LABELS[order[k - 1]]} not in {labels(order[:k])}?", LABELS[order[k]]
+        k = rng.randrange(len(order))
+        low = any(points[i][1] <= CUT for i in order[k:])
+        side = f"leftmost with y at most {CUT}" if low else f"rightmost with y above {CUT}"
+        return f"{side} not in {labels(order[:k]) or 'none'}?", LABELS[order[k]]
 
     def random_answer(self, spec: dict, rng: random.Random) -> str:
         """A uniformly random permutation of the points."""
