@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from discover_distill.tasks import FAMILIES, sample_instance, with_cells
+from discover_distill.tasks import CELL_FORMATS, FAMILIES, sample_instance, with_cells
 from discover_distill.tasks.base import LABELS, parse_labels
 
 
@@ -136,7 +136,7 @@ STEP_CHECKERS = {"knapsack": knapsack_step, "assign": assign_step, "gridpath": g
                  "partition": partition_step, "tour": tour_step, "golomb": golomb_step}
 
 
-@pytest.mark.parametrize("cells", ["plain", "labelled"])
+@pytest.mark.parametrize("cells", CELL_FORMATS)
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_step_drills_are_right_and_a_function_of_the_prompt(family, cells):
     fam = FAMILIES[family]
